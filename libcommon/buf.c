@@ -34,7 +34,7 @@ buf_grow(struct buf *b, size_t extra)
 	need = b->len + extra + 1;
 	if (b->p != NULL && need <= b->cap)
 		return 0;
-	/* Grow by half again (git's alloc_nr) to keep appends amortized O(1). */
+	/* Grow by half again (git's alloc_nr): appends stay amortized O(1). */
 	cap = b->cap < BUF_MIN_CAP ? BUF_MIN_CAP : b->cap;
 	while (cap < need)
 		cap = cap <= SIZE_MAX / 3 * 2 ? cap + cap / 2 : need;

@@ -25,6 +25,7 @@
 #include <nmmintrin.h>
 #endif
 
+/* clang-format off */
 static const uint32_t table[8][256] = {
 	{
 	0x00000000, 0xf26b8303, 0xe13b70f7, 0x1350f3f4, 0xc79a971f, 0x35f1141c,
@@ -387,6 +388,7 @@ static const uint32_t table[8][256] = {
 	0xc451b7cc, 0x8d6dcaeb, 0x56294d82, 0x1f1530a5
 	}
 };
+/* clang-format on */
 
 static uint32_t
 load32le(const uint8_t *p)
