@@ -258,9 +258,11 @@ check-headers: | $(DEPS_FIRST)
 
 INSTALLED = $(PROGS:%=$(BINDIR)/%) \
 	$(foreach m,$(MANPAGES),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
-	$(if $(wildcard completions/dsc.bash),$(BASHCOMPDIR)/dsc) \
+	$(if $(wildcard completions/dsc.bash),$(BASHCOMPDIR)/dsc $(PROGS:%=$(BASHCOMPDIR)/%)) \
 	$(if $(wildcard completions/_dsc),$(ZSHCOMPDIR)/_dsc)
 
+# bash-completion loads a completion by the command's name, so the one
+# dsc.bash is installed as "dsc" with a link per program.
 install: $(PROG_BINS)
 ifneq ($(PROGS),)
 	$(INSTALL) -d '$(DESTDIR)$(BINDIR)'
@@ -271,6 +273,7 @@ endif
 ifneq ($(wildcard completions/dsc.bash),)
 	$(INSTALL) -d '$(DESTDIR)$(BASHCOMPDIR)'
 	$(INSTALL) -m 0644 completions/dsc.bash '$(DESTDIR)$(BASHCOMPDIR)/dsc'
+	$(foreach p,$(PROGS),ln -sf dsc '$(DESTDIR)$(BASHCOMPDIR)/$(p)' &&) true
 endif
 ifneq ($(wildcard completions/_dsc),)
 	$(INSTALL) -d '$(DESTDIR)$(ZSHCOMPDIR)'
