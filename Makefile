@@ -1,6 +1,6 @@
 # dsc - one non-recursive GNU Makefile for the whole tree.
 #
-#   make            build libcommon.a, the programs in cmd/*/ and the simulator
+#   make            build libcommon.a and the programs in cmd/*/
 #   make test       install missing packages, build under ASan+UBSan, run every
 #                   suite, end with one "N passed, N failed" line (alias: check)
 #   make run        show the system working (today: a traced simulator cluster)
@@ -175,7 +175,7 @@ $(foreach n,$(RAFT_MUTANTS),$(eval $(call mutant,$(n))))
 	check-headers check-scripts check-man install uninstall clean deps \
 	FORCE
 
-all: $(BUILD)/libcommon.a $(PROG_BINS) $(SIM_BIN)
+all: $(BUILD)/libcommon.a $(PROG_BINS)
 
 deps:
 	$(Q)tools/deps.sh
@@ -216,7 +216,7 @@ endif
 # in the deterministic simulator with its trace on stdout. When the server
 # lands, point RUN at a script that starts real servers and agents.
 RUN ?= $(SIM_BIN) --demo
-run: deps all
+run: deps all $(SIM_BIN)
 ifeq ($(SIM_SRCS),)
 	$(no_sim)
 else
@@ -297,6 +297,6 @@ ifneq ($(DESTDIR),)
 endif
 
 clean:
-	rm -rf $(BUILDROOT) $(BUILD)
+	rm -rf $(sort $(BUILDROOT) $(BUILD))
 
 FORCE:
