@@ -171,7 +171,7 @@ $(foreach n,$(RAFT_MUTANTS),$(eval $(call mutant,$(n))))
 # ---- goals --------------------------------------------------------------
 
 .DEFAULT_GOAL := all
-.PHONY: all test check run sim sim-mutants bench lint check-purity \
+.PHONY: all test check test-build run sim sim-mutants bench lint check-purity \
 	check-headers check-scripts check-man install uninstall clean deps \
 	FORCE
 
@@ -180,12 +180,22 @@ all: $(BUILD)/libcommon.a $(PROG_BINS)
 deps:
 	$(Q)tools/deps.sh
 
-# Every suite runs even when an earlier one fails; run-suites prints each
-# result and the summed "N passed, N failed" line last.
-test check: deps $(BUILD)/libcommon.a $(PROG_BINS) $(UNIT_BINS) $(SIM_BIN) \
-		$(MUTANT_BINS)
-	$(Q)tests/run-suites -b '$(BUILD)' -p '$(PLAIN)' -j '$(JOBS)' \
+# Build with -k, then run every suite whatever broke: while one engineer's
+# simulator does not link, everyone's unit tests still run, and the output
+# still ends with the summed "N passed, N failed" line. A failed build is
+# one failure of its own (suite "build"). Suite binaries are deleted first
+# so that a binary whose rebuild failed is reported as not built instead of
+# being run stale; relinking them costs a second or two.
+TEST_BINS = $(UNIT_BINS) $(SIM_BIN) $(MUTANT_BINS)
+
+test check: deps
+	$(Q)rm -f $(TEST_BINS)
+	$(Q)built=; $(MAKE) --no-print-directory -k SANITIZE='$(SANITIZE)' \
+		test-build || built=-B; \
+	tests/run-suites $$built -b '$(BUILD)' -p '$(PLAIN)' -j '$(JOBS)' \
 		-m '$(RAFT_MUTANTS)'
+
+test-build: $(BUILD)/libcommon.a $(PROG_BINS) $(TEST_BINS)
 
 no_sim = @echo 'make: no simulator yet: tests/sim/*.c is empty' >&2; exit 1
 
