@@ -435,6 +435,8 @@ struct harness {
 
 	struct h_line *lines;
 	size_t n_lines, mark;
+	struct h_moved *moved;
+	size_t n_moved, moved_mark;
 	bool verbose;
 
 	struct h_commit *committed;	/* by index */
@@ -471,6 +473,19 @@ static void
 add_msg_line(struct harness *h, const struct raft_msg *m, bool dropped)
 {
 	struct sb b = { 0 };
+	struct h_moved *mv;
+
+	h->moved = xrealloc(h->moved, (h->n_moved + 1) * sizeof(*h->moved));
+	mv = &h->moved[h->n_moved++];
+	memset(mv, 0, sizeof(*mv));
+	mv->from = m->from;
+	mv->to = m->to;
+	mv->type = m->type;
+	mv->dropped = dropped;
+	mv->reject = m->reject;
+	mv->n_entries = m->n_entries;
+	for (size_t i = 0; i < m->n_entries; i++)
+		mv->bytes += m->entries[i].len;
 
 	render_msg(&b, m, dropped);
 	add_line(h, true, b.s);
@@ -841,6 +856,7 @@ h_free(struct harness *h)
 	for (size_t i = 0; i < h->n_lines; i++)
 		free(h->lines[i].text);
 	free(h->lines);
+	free(h->moved);
 	free(h->committed);
 	free(h->leaders);
 	free(h->scratch.s);
@@ -1520,6 +1536,14 @@ void
 h_mark(struct harness *h)
 {
 	h->mark = h->n_lines;
+	h->moved_mark = h->n_moved;
+}
+
+const struct h_moved *
+h_moved(const struct harness *h, size_t *n)
+{
+	*n = h->n_moved - h->moved_mark;
+	return h->moved + h->moved_mark;
 }
 
 size_t
@@ -1728,7 +1752,7 @@ h_expect_msgs(struct harness *h, const char *file, int line,
 	free(got);
 	if (!ok)
 		h_fail_at(h, file, line, "moved messages differ (see above)");
-	h->mark = h->n_lines;
+	h_mark(h);
 }
 
 void

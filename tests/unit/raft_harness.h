@@ -174,6 +174,17 @@ void h_note(struct harness *h, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Forget moved messages so far (the next EXPECT_MSGS starts here). */
 void h_mark(struct harness *h);
+/* The shape of one moved message, for checks on sizes and counts. */
+struct h_moved {
+	uint64_t from, to;
+	uint8_t type;		/* enum raft_msg_type */
+	bool dropped, reject;
+	size_t n_entries;
+	size_t bytes;		/* payload bytes of the entries */
+};
+
+/* Moved messages since the mark, in order; *@n gets how many. */
+const struct h_moved *h_moved(const struct harness *h, size_t *n);
 /* Moved messages since the mark that match @pattern. */
 size_t h_count(const struct harness *h, const char *pattern);
 /* Queued messages that match @pattern. */
