@@ -1557,6 +1557,21 @@ h_count(const struct harness *h, const char *pattern)
 	return n;
 }
 
+long
+h_find(const struct harness *h, const char *pattern)
+{
+	long pos = 0;
+
+	for (size_t i = h->mark; i < h->n_lines; i++) {
+		if (!h->lines[i].msg)
+			continue;
+		if (line_matches(pattern, h->lines[i].text))
+			return pos;
+		pos++;
+	}
+	return -1;
+}
+
 size_t
 h_count_queued(struct harness *h, const char *pattern)
 {

@@ -187,6 +187,11 @@ struct h_moved {
 const struct h_moved *h_moved(const struct harness *h, size_t *n);
 /* Moved messages since the mark that match @pattern. */
 size_t h_count(const struct harness *h, const char *pattern);
+/*
+ * Position of the first moved message since the mark that matches @pattern
+ * (0 for the first message), or -1. For "this before that" checks.
+ */
+long h_find(const struct harness *h, const char *pattern);
 /* Queued messages that match @pattern. */
 size_t h_count_queued(struct harness *h, const char *pattern);
 size_t h_queue_len(struct harness *h);
