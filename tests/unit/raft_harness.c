@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "mem.h"
 #include "t.h"
 
 #define H_MAX_ID RAFT_MAX_SERVERS
@@ -513,6 +514,9 @@ h_fail_at(struct harness *h, const char *file, int line, const char *fmt,
 	va_list ap;
 	char *msg;
 
+	/* A test that fails with the allocator armed must not take the
+	 * tests after it down too. */
+	dsc_mem_fail_after(-1);
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);

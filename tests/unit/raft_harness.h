@@ -58,7 +58,9 @@
  * Defaults differ from raft_config_init on purpose: pre-vote and
  * check-quorum are off unless asked for, so the paper's rules show alone
  * (as in etcd's raft_paper_test.go). The harness allocates with libc, not
- * dsc_malloc, so allocation-failure injection hits only the cores.
+ * dsc_malloc, so allocation-failure injection hits only the cores; a
+ * failing check disarms it (dsc_mem_fail_after(-1)) before it returns to
+ * the runner.
  */
 #ifndef DSC_RAFT_HARNESS_H
 #define DSC_RAFT_HARNESS_H
