@@ -16,9 +16,11 @@
  *     Leader completeness rides along: a leader of term t must hold every
  *     applied entry of a term below t.
  *  5. Durability: the highest acknowledged proposal is on the disk (log
- *     entry or covering snapshot) of a majority of the voters of the
- *     latest committed configuration, from its acknowledgement on. The
- *     log is a prefix, so that covers every lower acknowledged entry too.
+ *     entry or covering snapshot) of enough voters of the latest committed
+ *     configuration that those without it cannot form a majority (so no
+ *     leader can be elected without it): at least half of them. This holds
+ *     from its acknowledgement on. The log is a prefix, so that covers
+ *     every lower acknowledged entry too.
  *  6. Reads: a read completing ok must have an index at least that of the
  *     highest proposal acknowledged before it was requested.
  * Liveness (7) is judged by run.c at the end of a seed.
@@ -160,27 +162,25 @@ conf_set(struct sim *g, const struct raft_conf *next)
 			nemesis_on_removed(g, old.servers[i].id);
 }
 
-/* Leader completeness for one node that leads at @term. */
-static void
-complete(struct sim *g, struct sim_node *n, uint64_t term, uint64_t index,
-	 uint64_t eterm)
+/*
+ * The highest term any node has reached, running or crashed. Called in
+ * the middle of a ready, so it reads the terms cached after each advance,
+ * and the disks, which already hold the current ready's hard state.
+ */
+static uint64_t
+max_term(const struct sim *g)
 {
-	if (!cluster_disk_has(n, index, eterm))
-		sim_violation(g, "leader completeness: n%llu leads term %llu "
-				 "without committed entry %llu/t%llu",
-			      U(n->id), U(term), U(index), U(eterm));
-}
+	uint64_t t = 0;
 
-static void
-complete_all(struct sim *g, uint64_t index, uint64_t eterm)
-{
 	for (int i = 0; i < g->n_slots; i++) {
-		struct sim_node *n = &g->nodes[i];
+		const struct sim_node *n = &g->nodes[i];
 
-		if (n->state == NODE_UP && raft_role(n->r) == RAFT_LEADER &&
-		    raft_term(n->r) > eterm)
-			complete(g, n, raft_term(n->r), index, eterm);
+		if (n->state == NODE_UP && n->term > t)
+			t = n->term;
+		if (n->disk.hard.term > t)
+			t = n->disk.hard.term;
 	}
+	return t;
 }
 
 void
@@ -193,6 +193,7 @@ check_applied(struct sim *g, struct sim_node *n, const struct raft_entry *e,
 	if (k->term == 0) {
 		k->term = e->term;
 		k->chain = chain;
+		k->max_term = max_term(g);
 		if (e->index > c->canon_max)
 			c->canon_max = e->index;
 		if (c->conf_index + 1 == e->index) {
@@ -203,7 +204,6 @@ check_applied(struct sim *g, struct sim_node *n, const struct raft_entry *e,
 				conf_set(g, &next);
 			c->conf_index = e->index;
 		}
-		complete_all(g, e->index, e->term);
 		return;
 	}
 	if (k->term != e->term)
@@ -227,6 +227,7 @@ check_restored(struct sim *g, struct sim_node *n, const struct sim_sm *s,
 	if (k->term == 0) {
 		k->term = s->term;
 		k->chain = s->chain;
+		k->max_term = max_term(g);
 		if (meta->index > c->canon_max)
 			c->canon_max = meta->index;
 		if (c->conf_index < meta->index) {
@@ -244,7 +245,8 @@ check_restored(struct sim *g, struct sim_node *n, const struct sim_sm *s,
 
 /* ---- durability and reads ----------------------------------------------- */
 
-/* How many voters of @c hold the acknowledged entry; *@voters: of how many. */
+/* How many voters of @c hold the acknowledged entry; *@voters: of how many.
+ * Safe when 2 * have >= voters: the rest are no majority. */
 static uint32_t
 holders(struct sim *g, const struct raft_conf *c, uint32_t *voters,
 	char *who, size_t cap)
@@ -304,7 +306,7 @@ pending_majority(struct sim *g)
 		if (!changed)
 			continue;
 		have = holders(g, &conf, &voters, NULL, 0);
-		if (2 * have > voters)
+		if (2 * have >= voters)
 			return true;
 	}
 	return false;
@@ -318,10 +320,11 @@ durable(struct sim *g, const char *when)
 	char who[128];
 
 	have = holders(g, &c->conf, &voters, who, sizeof(who));
-	if (2 * have > voters || pending_majority(g))
+	if (2 * have >= voters || pending_majority(g))
 		return;
 	sim_violation(g, "durability (%s): acknowledged entry %llu/t%llu is "
-			 "saved on %u of %u voters (%s )",
+			 "saved on %u of %u voters (%s ); the others could "
+			 "elect a leader without it",
 		      when, U(c->acked_index), U(c->acked_term), have, voters,
 		      who);
 }
@@ -351,6 +354,32 @@ check_read(struct sim *g, struct sim_node *n, uint64_t ctx, uint64_t index,
 
 /* ---- after every step ------------------------------------------------- */
 
+/*
+ * Leader completeness (Figure 3.2): an entry committed by the leader of
+ * term t is in the log of every leader of a later term. The simulator
+ * does not see commits, only first applies, so it uses the highest term
+ * any node had at the first apply as an upper bound on t.
+ */
+static void
+complete(struct sim *g, struct sim_node *n, uint64_t term)
+{
+	const struct sim_check *c = &g->chk;
+
+	for (uint64_t i = c->canon_max; i >= 1; i--) {
+		const struct canon *k = &c->canon[i];
+
+		if (k->term == 0 || k->max_term >= term)
+			continue;
+		if (!cluster_disk_has(n, i, k->term))
+			sim_violation(g, "leader completeness: n%llu leads term "
+					 "%llu without entry %llu/t%llu, "
+					 "committed by term %llu",
+				      U(n->id), U(term), U(i), U(k->term),
+				      U(k->max_term));
+		return;
+	}
+}
+
 static void
 new_leader(struct sim *g, struct sim_node *n, uint64_t term)
 {
@@ -362,12 +391,7 @@ new_leader(struct sim *g, struct sim_node *n, uint64_t term)
 		sim_violation(g, "n%llu leads term %llu without having "
 				 "campaigned in it (its vote: n%llu)",
 			      U(n->id), U(term), U(voted));
-	for (uint64_t i = c->canon_max; i >= 1; i--) {
-		if (c->canon[i].term != 0 && c->canon[i].term < term) {
-			complete(g, n, term, i, c->canon[i].term);
-			break;
-		}
-	}
+	complete(g, n, term);
 }
 
 void

@@ -116,6 +116,7 @@ start_core(struct sim *g, struct sim_node *n)
 		return;
 	}
 	n->state = NODE_UP;
+	n->term = raft_term(n->r);
 	n->role = RAFT_FOLLOWER;
 	n->leader = 0;
 	n->paused_until = 0;
@@ -354,11 +355,14 @@ note_role(struct sim *g, struct sim_node *n, const struct raft_ready *rd)
 {
 	if (!rd->role_changed)
 		return;
-	if (rd->role != n->role || rd->leader != n->leader)
-		sim_trace(g, "n%llu: %s at term %llu, leader n%llu",
-			  (unsigned long long)n->id, raft_role_name(rd->role),
-			  (unsigned long long)raft_term(n->r),
-			  (unsigned long long)rd->leader);
+	/* The core traces its own role changes; add whom a follower
+	 * follows, which it does not. */
+	if (rd->role == RAFT_FOLLOWER && rd->leader != 0 &&
+	    rd->leader != n->leader)
+		sim_trace(g, "n%llu: follows n%llu at term %llu",
+			  (unsigned long long)n->id,
+			  (unsigned long long)rd->leader,
+			  (unsigned long long)rd->hard.term);
 	if (rd->role == RAFT_LEADER && n->role != RAFT_LEADER)
 		g->st.elections++;
 	n->role = rd->role;
@@ -385,9 +389,12 @@ cluster_drain(struct sim *g, struct sim_node *n)
 	struct raft_ready rd;
 	unsigned k = 0;
 
+	/* Between raft_ready() and raft_advance() nothing may call into
+	 * this core, not even its read-only views (raft.h). */
 	while (n->state == NODE_UP && raft_ready(n->r, &rd)) {
 		handle(g, n, &rd);
 		raft_advance(n->r, &rd);
+		n->term = raft_term(n->r);
 		if (++k == SIM_MAX_READIES) {
 			sim_violation(g, "n%llu: still has a ready after %u "
 					 "rounds (livelock)",

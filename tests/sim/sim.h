@@ -183,6 +183,7 @@ struct sim_node {
 	uint64_t paused_until;
 	enum raft_role role;	/* as last reported */
 	uint64_t leader;
+	uint64_t term;		/* as of the last raft_advance() */
 	struct sim_prop *props;	/* sorted by index */
 	size_t n_props, cap_props;
 	struct sim_readreq *reads;
@@ -240,6 +241,7 @@ struct sim_net {
 
 struct canon {
 	uint64_t term, chain;	/* term 0: not known yet */
+	uint64_t max_term;	/* highest term any node had at first apply */
 };
 
 struct lm_slot {
