@@ -304,6 +304,34 @@ TEST(candidate_becomes_follower_on_append_of_same_term)
 	}
 }
 
+/* §3.4: the votes counted are those "from a majority of the servers in the
+ * full cluster": a repeated answer counts once, and an answer from a
+ * server outside the configuration not at all. */
+TEST(candidate_counts_each_voter_once)
+{
+	struct harness *h = h_new(5, NULL);
+	struct raft_msg m;
+	uint64_t term;
+
+	campaign(h, 1);
+	process(h);
+	drop(h, 0, 0);
+	term = raft_term(h_raft(h, 1));
+	for (int i = 0; i < 3; i++) {
+		m = msg(RAFT_MSG_VOTE_RESP, 2, 1, term);
+		T_EQ(h_step(h, 1, &m), 0);
+	}
+	m = msg(RAFT_MSG_VOTE_RESP, 9, 1, term);
+	T_EQ(h_step(h, 1, &m), 0);
+	process(h);
+	EXPECT_ROLE(h, 1, RAFT_CANDIDATE);
+	m = msg(RAFT_MSG_VOTE_RESP, 3, 1, term);
+	T_EQ(h_step(h, 1, &m), 0);
+	process(h);
+	EXPECT_ROLE(h, 1, RAFT_LEADER);
+	h_free(h);
+}
+
 /* "If the term in the RPC is smaller than the candidate's current term,
  * then the candidate rejects the RPC and continues in candidate state." */
 TEST(candidate_ignores_append_of_older_term)
@@ -680,6 +708,33 @@ TEST(prevote_rejoining_node_does_not_disrupt)
 	h_free(h);
 }
 
+/* Pre-vote with check-quorum (etcd #8334, TestPreVoteWithCheckQuorum): the
+ * leader is cut off; a follower that pre-votes first is ignored by the
+ * other, still in its lease - but having become a pre-candidate it has
+ * dropped its own lease, so it grants the other's pre-vote and the
+ * cluster gets a leader. */
+TEST(prevote_with_checkquorum_elects_after_leader_lost)
+{
+	struct harness *h =
+		h_new(3, H_OPTS(.pre_vote = true, .check_quorum = true));
+	uint64_t term;
+
+	elect(h, 1);
+	term = raft_term(h_raft(h, 1));
+	isolate(h, 1);
+	campaign(h, 3);
+	stabilize(h);
+	EXPECT_ROLE(h, 3, RAFT_PRECANDIDATE);
+	EXPECT_ROLE(h, 2, RAFT_FOLLOWER);
+	campaign(h, 2);
+	stabilize(h);
+	EXPECT_ROLE(h, 2, RAFT_LEADER);
+	EXPECT_ROLE(h, 3, RAFT_FOLLOWER);
+	EXPECT_TERM(h, 2, term + 1);
+	EXPECT_TERM(h, 3, term + 1);
+	h_free(h);
+}
+
 /* The counterpart, and why pre-vote is there: without it the rejoining
  * server's higher term deposes the leader. */
 TEST(without_prevote_rejoining_node_disrupts)
@@ -778,6 +833,41 @@ TEST(checkquorum_minority_leader_steps_down_majority_elects)
 	EXPECT_ROLE(h, leader, RAFT_LEADER);
 	for (uint64_t id = 1; id <= 5; id++)
 		EXPECT_LEADER(h, id, leader);
+	h_free(h);
+}
+
+/* With check-quorum a server that was cut off and ran its term up has its
+ * vote requests ignored (lease) and ignores the leader's older-term
+ * heartbeats: it would be stuck for good. It answers those heartbeats in
+ * its term instead (etcd TestFreeStuckCandidateWithCheckQuorum), the
+ * leader steps down, and the election that follows brings it back. */
+TEST(checkquorum_stuck_candidate_rejoins)
+{
+	struct harness *h = h_new(3, H_OPTS(.check_quorum = true));
+	uint64_t term, leader;
+
+	elect(h, 1);
+	term = raft_term(h_raft(h, 1));
+	isolate(h, 3);
+	tick_until_term(h, 3, term + 3, 8 * ET);
+	drop(h, 0, 0);
+	T_EQ(propose(h, 1, "x"), 0);
+	stabilize(h);
+	heal(h);
+	h_mark(h);
+	tick(h, 1, 1);
+	stabilize(h);
+	H_EQ(h, h_count(h, pat("3->1 APPEND_RESP term=%" PRIu64, term + 3)), 1);
+	EXPECT_ROLE(h, 1, RAFT_FOLLOWER);
+	for (int i = 0; i < 10 * ET; i++) {
+		tick_all(h, 1);
+		stabilize(h);
+	}
+	leader = raft_leader(h_raft(h, 3));
+	H_ASSERT(h, leader == 1 || leader == 2);
+	EXPECT_ROLE(h, leader, RAFT_LEADER);
+	H_ASSERT(h, raft_term(h_raft(h, leader)) > term + 3);
+	EXPECT_APPLIED(h, 3, "x");
 	h_free(h);
 }
 

@@ -511,6 +511,37 @@ TEST(leader_repairs_follower_logs)
 	}
 }
 
+/* A rejection that arrives late, for a probe the leader has long since
+ * moved past, must not send the leader back: it matches the follower
+ * further on already. */
+TEST(leader_ignores_stale_append_rejection)
+{
+	struct harness *h = h_new(3, NULL);
+	struct raft_msg m = msg(RAFT_MSG_APPEND_RESP, 2, 1, 2);
+	struct raft_status st;
+
+	elect(h, 1);
+	T_EQ(propose(h, 1, "a"), 0);
+	stabilize(h);
+	m.reject = true;
+	m.index = 1;
+	m.hint = 0;
+	m.log_term = 0;
+	T_EQ(h_step(h, 1, &m), 0);
+	EXPECT_NOTHING_QUEUED(h);
+	raft_status(h_raft(h, 1), &st);
+	for (uint32_t i = 0; i < st.n_progress; i++) {
+		if (st.progress[i].id != 2)
+			continue;
+		H_EQ(h, st.progress[i].match, 3);
+		T_STREQ(st.progress[i].state, "replicate");
+	}
+	T_EQ(propose(h, 1, "b"), 0);
+	EXPECT_QUEUED(h, "1->2 APPEND index=3 entries=[4@2:b]",
+		      "1->3 APPEND index=3 entries=[4@2:b]");
+	h_free(h);
+}
+
 /* ------------------------------------------------------------------------
  * Pipelining, batching and flow control (§10.2)
  * ------------------------------------------------------------------------ */
