@@ -195,12 +195,17 @@ net_deliver(struct sim *g, struct sim_event *ev)
 				 prng_range(&g->rng, 0, g->prof.lat_min));
 		return;
 	}
+	/* Heartbeats go to the status lines, except a new read round. */
 	if ((m->type == RAFT_MSG_HEARTBEAT ||
 	     m->type == RAFT_MSG_HEARTBEAT_RESP) &&
-	    m->context == 0)
+	    m->context <= g->net.round_traced[from]) {
 		g->net.heartbeats++;
-	else
+	} else {
+		if (m->type == RAFT_MSG_HEARTBEAT ||
+		    m->type == RAFT_MSG_HEARTBEAT_RESP)
+			g->net.round_traced[from] = m->context;
 		sim_trace(g, "  recv  %s", net_msg_str(m, buf, sizeof(buf)));
+	}
 	rv = raft_step(n->r, m);
 	if (rv == DSC_EINVAL)
 		sim_violation(g, "n%llu rejected as malformed a message a core "

@@ -235,6 +235,7 @@ struct sim_net {
 	bool partitioned;
 	bool faulty;		/* drop/dup/delay active */
 	uint64_t heartbeats;	/* delivered, for trace summaries */
+	uint64_t round_traced[SIM_MAX_NODES];	/* by sender */
 };
 
 /* ---- invariants -------------------------------------------------------- */
