@@ -10,13 +10,13 @@
  */
 #include "raft_codec.h"
 
-#include <assert.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "dsc_assert.h"
 #include "mem.h"
 
 enum {
@@ -230,8 +230,7 @@ raft_msg_encode(const struct raft_msg *m, struct buf *out,
 		p = put64(p, (uint64_t)s->len);
 		p = putn(p, s->data, s->len);
 	}
-	assert((size_t)(p - start) == size);
-	(void)start;
+	DSC_ASSERT((size_t)(p - start) == size);
 	out->len += size;
 	out->p[out->len] = '\0';
 	return 0;
