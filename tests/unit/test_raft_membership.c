@@ -362,4 +362,54 @@ TEST(removed_server_does_not_disrupt_with_lease_only)
 	h_free(h);
 }
 
+/* raft.h: "A node that is in no configuration starts empty and waits to
+ * be added by a leader": it never campaigns, however long it hears
+ * nothing. (A removed server usually never learns of its removal - the
+ * leader stops replicating to it at once - which is why §4.2.3 matters.) */
+TEST(server_outside_configuration_never_campaigns)
+{
+	struct harness *h = h_new(3, NULL);
+
+	elect(h, 1);
+	h_add_node(h, 4);
+	tick(h, 4, 10 * ET);
+	EXPECT_ROLE(h, 4, RAFT_FOLLOWER);
+	EXPECT_TERM(h, 4, 0);
+	H_EQ(h, h_queue_len(h), 0);
+	T_EQ(campaign(h, 4), DSC_EINVAL);
+	EXPECT_CONF(h, 4, "voters=");
+	h_free(h);
+}
+
+/* §5.1: a snapshot includes "the latest configuration as of the last
+ * included index", so a server restored from it knows its cluster, learners
+ * included. */
+TEST(snapshot_carries_configuration)
+{
+	struct harness *h = h_new(3, NULL);
+
+	elect(h, 1);
+	isolate(h, 3);
+	T_EQ(add_learner(h, 1, 4), 0);
+	stabilize(h);
+	tick(h, 1, 1);
+	stabilize(h);
+	T_EQ(propose(h, 1, "x"), 0);
+	stabilize(h);
+	EXPECT_COMMIT(h, 1, 4);
+	T_EQ(compact(h, 1, 4), 0);
+	drop(h, 0, 0);
+	heal(h);
+	h_mark(h);
+	tick(h, 1, 1);
+	stabilize(h);
+	H_EQ(h, h_count(h, "1->3 SNAPSHOT snapshot=4@2"), 1);
+	EXPECT_CONF(h, 3, "voters=1,2,3 learners=4");
+	EXPECT_APPLIED(h, 3, "x");
+	crash(h, 3);
+	restart(h, 3);
+	EXPECT_CONF(h, 3, "voters=1,2,3 learners=4");
+	h_free(h);
+}
+
 T_MAIN()

@@ -178,6 +178,31 @@ TEST(snapshot_older_than_follower_commit_ignored)
 	h_free(h);
 }
 
+/* A snapshot lost on the way is sent again: the leader gives up waiting
+ * for its acknowledgement after an election timeout and probes anew. */
+TEST(lost_snapshot_sent_again)
+{
+	struct harness *h = five_entries(true);
+
+	T_EQ(compact(h, 1, 7), 0);
+	heal(h);
+	tick(h, 1, 1);
+	for (int i = 0; i < 10 && h_count_queued(h, "1->3 SNAPSHOT") == 0; i++)
+		deliver(h);
+	H_EQ(h, h_count_queued(h, "1->3 SNAPSHOT"), 1);
+	drop(h, 1, 3);
+	stabilize(h);
+	EXPECT_COMMIT(h, 3, 2);
+	h_mark(h);
+	for (int i = 0; i < 2 * ET; i++) {
+		tick(h, 1, 1);
+		stabilize(h);
+	}
+	H_EQ(h, h_count(h, "1->3 SNAPSHOT snapshot=7@2"), 1);
+	EXPECT_APPLIED(h, 3, "a,b,c,d,e");
+	h_free(h);
+}
+
 /* ------------------------------------------------------------------------
  * Restarts (§5.1)
  * ------------------------------------------------------------------------ */

@@ -175,4 +175,25 @@ TEST(timeout_now_ignored_by_learner)
 	h_free(h);
 }
 
+/* A TimeoutNow from a leader of an older term is stale: nothing starts. */
+TEST(timeout_now_from_stale_leader_ignored)
+{
+	struct harness *h = h_new(3, NULL);
+	struct raft_msg m = { 0 };
+	uint64_t term;
+
+	elect(h, 1);
+	elect(h, 2);
+	term = raft_term(h_raft(h, 3));
+	m.type = RAFT_MSG_TIMEOUT_NOW;
+	m.from = 1;
+	m.to = 3;
+	m.term = term - 1;
+	T_EQ(h_step(h, 3, &m), 0);
+	EXPECT_ROLE(h, 3, RAFT_FOLLOWER);
+	EXPECT_TERM(h, 3, term);
+	EXPECT_ROLE(h, 2, RAFT_LEADER);
+	h_free(h);
+}
+
 T_MAIN()
