@@ -363,8 +363,10 @@ note_role(struct sim *g, struct sim_node *n, const struct raft_ready *rd)
 			  (unsigned long long)n->id,
 			  (unsigned long long)rd->leader,
 			  (unsigned long long)rd->hard.term);
-	if (rd->role == RAFT_LEADER && n->role != RAFT_LEADER)
+	if (rd->role == RAFT_LEADER && n->role != RAFT_LEADER) {
 		g->st.elections++;
+		nemesis_on_leader(g, n);
+	}
 	n->role = rd->role;
 	n->leader = rd->leader;
 }

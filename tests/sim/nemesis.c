@@ -189,6 +189,21 @@ pause_node(struct sim *g)
 	sim_schedule(g, n->paused_until, EV_RESUME, (int)(n->id - 1), n->gen);
 }
 
+/*
+ * A new leader that dies before its no-op commits leaves entries of
+ * several terms half-replicated: the ground on which Figure 3.7's
+ * "commit only entries of your own term" rule matters.
+ */
+void
+nemesis_on_leader(struct sim *g, struct sim_node *n)
+{
+	if (g->phase != PHASE_FAULTS ||
+	    !prng_chance(&g->rng, g->prof.crash_new_leader_pm))
+		return;
+	sim_schedule(g, g->now + prng_range(&g->rng, 0, 2 * SIM_TICK_US),
+		     EV_CRASH, (int)(n->id - 1), n->gen);
+}
+
 void
 nemesis_on_vote(struct sim *g, struct sim_node *n)
 {
@@ -463,7 +478,7 @@ nemesis_event(struct sim *g, const struct sim_event *ev)
 	case EV_CRASH:
 		if (g->phase == PHASE_FAULTS && n->state == NODE_UP &&
 		    n->gen == ev->gen) {
-			sim_trace(g, "crash right after a vote:");
+			sim_trace(g, "crash right after a vote or election:");
 			crash(g, n, prng_range(&g->rng, 100, 3 * SIM_TICK_US));
 		}
 		break;

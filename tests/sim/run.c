@@ -91,6 +91,7 @@ profile_random(struct sim_profile *p, struct prng *r)
 	if (p->weight[FAULT_PARTITION] + p->weight[FAULT_CRASH] == 0)
 		p->weight[FAULT_CRASH] = 1;
 	p->crash_after_vote_pm = PICK(r, cav);
+	p->crash_new_leader_pm = PICK(r, cav);
 	p->lose_unsynced = prng_below(r, 2) == 0;
 	p->compact_every = PICK(r, every) * SIM_TICK_US;
 	p->compact_min = PICK(r, cmin);

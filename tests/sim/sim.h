@@ -41,7 +41,7 @@
 /* Bound on one violation description. */
 #define SIM_WHY_MAX 320
 /* Default steps (events) per seed before the liveness phase. */
-#define SIM_DEFAULT_STEPS 3000
+#define SIM_DEFAULT_STEPS 40000
 
 enum sim_mode {
 	SIM_MODE_RANDOM = 0,	/* faults chosen by the seed */
@@ -107,6 +107,7 @@ struct sim_profile {
 	uint64_t nemesis_mean;		/* us between fault decisions */
 	uint32_t weight[FAULT_MAX];
 	uint32_t crash_after_vote_pm;
+	uint32_t crash_new_leader_pm;
 	bool lose_unsynced;
 	uint64_t compact_every;		/* us between compaction attempts */
 	uint64_t compact_min;		/* entries applied since the snapshot */
@@ -356,6 +357,7 @@ const char *net_msg_str(const struct raft_msg *m, char *buf, size_t cap);
 void nemesis_start(struct sim *g);
 void nemesis_event(struct sim *g, const struct sim_event *ev);
 void nemesis_on_vote(struct sim *g, struct sim_node *n);
+void nemesis_on_leader(struct sim *g, struct sim_node *n);
 void nemesis_heal_all(struct sim *g);
 void nemesis_on_removed(struct sim *g, uint64_t id);
 
