@@ -312,6 +312,36 @@ TEST(removing_leader_steps_down_after_commit)
 	h_free(h);
 }
 
+/* Demoting the leader is removing it from the voters: the same rule, it
+ * leads until the change commits, then steps down (§4.2.2). */
+TEST(demoting_leader_steps_down_after_commit)
+{
+	struct harness *h = h_new(3, NULL);
+
+	elect(h, 1);
+	T_EQ(demote(h, 1, 1), 0);
+	EXPECT_ROLE(h, 1, RAFT_LEADER);
+	stabilize(h);
+	EXPECT_ROLE(h, 1, RAFT_FOLLOWER);
+	EXPECT_CONF(h, 2, "voters=2,3 learners=1");
+	run(h, 4 * ET);
+	H_ASSERT(h, raft_leader(h_raft(h, 1)) == 2 ||
+			    raft_leader(h_raft(h, 1)) == 3);
+	h_free(h);
+}
+
+/* A configuration without voters could never elect or commit again. */
+TEST(removing_last_voter_refused)
+{
+	struct harness *h = h_new(1, NULL);
+
+	elect(h, 1);
+	T_EQ(remove_server(h, 1, 1), DSC_EINVAL);
+	T_EQ(demote(h, 1, 1), DSC_EINVAL);
+	EXPECT_ROLE(h, 1, RAFT_LEADER);
+	h_free(h);
+}
+
 /* §4.2.3: a server removed without learning it "will not receive
  * heartbeats, so it will time out and start new elections"; with the
  * lease (check-quorum) and pre-vote, servers that hear from their leader
