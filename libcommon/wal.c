@@ -636,15 +636,16 @@ wal_release(struct wal *w, uint64_t before, struct dsc_err *err)
 
 /* ---- opening ----------------------------------------------------------- */
 
-/* fsyncs the directory holding @path. */
+/* fsyncs the directory holding w->dir. */
 static int
-sync_parent(const struct wal *w, const char *path)
+sync_parent(const struct wal *w, struct dsc_err *err)
 {
-	char *copy = dsc_strdup(path), *slash;
-	int fd, rv = -1;
+	char *copy = dsc_strdup(w->dir), *slash;
+	int fd, rv = 0;
 
 	if (copy == NULL)
-		return -1;
+		return dsc_errorf(err, DSC_ENOMEM,
+		    "out of memory opening '%s'", w->dir);
 	for (slash = copy + strlen(copy); slash > copy && slash[-1] == '/';)
 		*--slash = '\0';
 	slash = strrchr(copy, '/');
@@ -655,10 +656,11 @@ sync_parent(const struct wal *w, const char *path)
 	else
 		*slash = '\0';
 	fd = open(copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		rv = wal_io_sync(&w->io, fd, true);
+	if (fd < 0 || wal_io_sync(&w->io, fd, true) != 0)
+		rv = dsc_errorf(err, DSC_EIO, "unable to sync '%s': %s", copy,
+		    strerror(errno));
+	if (fd >= 0)
 		close(fd);
-	}
 	dsc_free(copy);
 	return rv;
 }
@@ -709,9 +711,8 @@ open_dirs(struct wal *w, struct dsc_err *err)
 	if ((made || made_root) && wal_io_sync(&w->io, w->dirfd, true) != 0)
 		return dsc_errorf(err, DSC_EIO, "unable to sync '%s': %s",
 		    w->dir, strerror(errno));
-	if (made_root && sync_parent(w, w->dir) != 0)
-		return dsc_errorf(err, DSC_EIO,
-		    "unable to sync the directory holding '%s'", w->dir);
+	if (made_root)
+		return sync_parent(w, err);
 	return 0;
 }
 

@@ -88,7 +88,12 @@ struct wal_options {
  * wal_loaded_release().
  */
 struct wal_loaded {
-	/* The last hard state saved; commit is clamped to the last index. */
+	/*
+	 * The last hard state saved, made consistent with the log: commit is
+	 * clamped to the last index, and a term below the last entry's or
+	 * the snapshot's (a crash between saving a leader's snapshot and the
+	 * term that came with it) is raised to it with no vote.
+	 */
 	struct raft_hard hard;
 	/* The newest snapshot; meta.index 0 when there is none. */
 	struct raft_snapshot snapshot;

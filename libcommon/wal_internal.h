@@ -132,7 +132,9 @@ int wal_scan_read(struct wal_scan *s, int walfd, struct dsc_err *err);
  * for none: drops entries it covers, or the whole log when it conflicts
  * (a crash between saving a leader's snapshot and its RESET record), and
  * refuses gaps. *@need_reset says a RESET record must be written before
- * the next entries. DSC_ECORRUPT.
+ * the next entries. Clamps the hard state's commit to the last index and
+ * raises its term (clearing the vote) to the last entry's or snapshot's
+ * term. DSC_ECORRUPT.
  */
 int wal_scan_fit(struct wal_scan *s, uint64_t snap_index, uint64_t snap_term,
     bool *need_reset, struct dsc_err *err);

@@ -371,6 +371,8 @@ judge(struct wal_scan *s, const char *name, bool last, enum rec_status st,
 	if (last && st != REC_END && nz == size) {
 		*torn = true;
 		s->torn_off = off;
+		while (end > off && p[end - 1] == 0)
+			end--;
 		s->torn_end = end;
 		return 0;
 	}
@@ -688,7 +690,7 @@ int
 wal_scan_fit(struct wal_scan *s, uint64_t snap_index, uint64_t snap_term,
     bool *need_reset, struct dsc_err *err)
 {
-	uint64_t first, last;
+	uint64_t first, last, last_term;
 
 	*need_reset = false;
 	if (s->n_segs == 0) {
@@ -732,6 +734,16 @@ wal_scan_fit(struct wal_scan *s, uint64_t snap_index, uint64_t snap_term,
 	last = s->n > 0 ? s->ents[s->n - 1].index : snap_index;
 	if (s->hard.commit > last)
 		s->hard.commit = last;
+	/* A leader's snapshot is saved before the batch holding the term it
+	 * came with; a crash between leaves an older term on disk. A vote is
+	 * always saved before it is sent, so none was cast in the newer
+	 * term: take it with no vote (raft_new refuses a term below the
+	 * log's). */
+	last_term = s->n > 0 ? s->ents[s->n - 1].term : snap_term;
+	if (last_term > s->hard.term) {
+		s->hard.term = last_term;
+		s->hard.vote = RAFT_NONE;
+	}
 	return 0;
 }
 

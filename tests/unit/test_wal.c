@@ -40,6 +40,8 @@
 #define MAX_INDEX 4096
 #define MAX_BATCH 256
 #define SMALL_SEG 4096
+/* Big enough never to roll in the tests that use it, small to read. */
+#define MED_SEG ((size_t)1 << 20)
 
 /* The log as the test saved it: what a reopen must give back. */
 static struct {
@@ -493,7 +495,7 @@ TEST(loaded_state_feeds_raft_new)
 	struct raft *r;
 	int rv = 0;
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 20, 1, 30);
 	OPEN();
@@ -512,7 +514,7 @@ TEST(commit_is_clamped_to_the_last_index)
 {
 	struct raft_ready rd = { 0 };
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 5, 1, 10);
 	/* A hard state saved ahead of entries a crash then lost. */
@@ -525,13 +527,41 @@ TEST(commit_is_clamped_to_the_last_index)
 	teardown();
 }
 
+TEST(hard_state_term_follows_a_newer_snapshot)
+{
+	struct raft_snapshot s = make_snap(100, 4, 10);
+	struct raft_config c;
+	struct raft_state st = { 0 };
+	struct raft *r;
+	int rv = 0;
+
+	setup(MED_SEG);
+	OPEN();
+	SAVE(1, 10, 1, 10);	/* hard state: term 1, vote 1 */
+	/* A leader's snapshot of term 4 is in place; the batch with term 4
+	 * never made it. */
+	T_EQ(wal_save_snapshot(w, &s, &err), 0);
+	OPEN();
+	T_EQ(ld.hard.term, 4);
+	T_EQ(ld.hard.vote, 0);
+	st.hard = ld.hard;
+	st.snapshot = &ld.snapshot;
+	st.applied = 100;
+	raft_config_init(&c, 1, 42);
+	r = raft_new(&c, &st, &rv);
+	T_ASSERT(r != NULL);
+	T_EQ(raft_last_index(r), 100);
+	raft_free(r);
+	teardown();
+}
+
 TEST(round_trip_snapshot)
 {
 	struct raft_snapshot s = make_snap(10, 1, 5000);
 	struct wal_stat st;
 	char names[64][64];
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 20, 1, 40);
 	T_EQ(wal_save_snapshot(w, &s, &err), 0);
@@ -551,7 +581,7 @@ TEST(snapshots_keep_the_newest_two)
 {
 	char names[64][64];
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 40, 1, 8);
 	for (uint64_t i = 5; i <= 30; i += 5) {
@@ -575,7 +605,7 @@ TEST(snapshots_keep_the_newest_two)
 
 TEST(suffix_replacement)
 {
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 10, 1, 20);
 	SAVE(6, 3, 2, 30);	/* a new leader's entries replace 6..10 */
@@ -616,7 +646,7 @@ TEST(invalid_batches_are_refused)
 	struct raft_ready rd = { 0 };
 	struct wal_stat a, b;
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 5, 1, 10);
 	wal_stat(w, &a);
@@ -640,7 +670,7 @@ TEST(one_write_and_one_sync_per_batch)
 {
 	struct wal_stat a, b;
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	wal_stat(w, &a);
 	SAVE(1, 64, 1, 250);
@@ -662,7 +692,7 @@ TEST(power_loss_keeps_what_was_synced)
 	char path[1024];
 	uint64_t last_synced;
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 10, 1, 100);
 	last_synced = model.last;
@@ -686,7 +716,7 @@ TEST(power_loss_mid_record_is_a_torn_tail)
 	struct wal_stat st;
 	char path[1024];
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 10, 1, 100);
 	T_EQ(save_n(11, 10, 1, 100, false), 0);
@@ -862,7 +892,7 @@ TEST(snapshot_newer_than_the_log)
 {
 	struct raft_snapshot s = make_snap(100, 2, 64);
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 10, 1, 20);
 	T_EQ(wal_save_snapshot(w, &s, &err), 0);
@@ -882,7 +912,7 @@ TEST(crash_between_leader_snapshot_and_reset)
 {
 	struct raft_snapshot s = make_snap(30, 2, 64);
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 50, 1, 20);
 	/* The snapshot file is in place, the RESET record never made it:
@@ -906,7 +936,7 @@ TEST(empty_segment_alone_is_removed)
 {
 	char path[1024], names[64][64];
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	last_segment(path, sizeof(path));
 	wal_close(w);
@@ -959,7 +989,7 @@ TEST(torn_header_in_the_open_segment)
 	char path[1024];
 	uint64_t off;
 
-	setup(0);
+	setup(MED_SEG);
 	off = three_batches(path, sizeof(path));
 	/* The last batch is a hard state then entry 11: cut inside the
 	 * hard state's header. */
@@ -980,7 +1010,7 @@ TEST(torn_payload_in_the_open_segment)
 	char path[1024];
 	uint64_t off;
 
-	setup(0);
+	setup(MED_SEG);
 	off = three_batches(path, sizeof(path));
 	/* Keep the hard state (36 bytes), cut entry 11 inside its data. */
 	T_EQ(truncate(path, (off_t)(off + 36 + 12 + 30)), 0);
@@ -999,7 +1029,7 @@ TEST(checksum_mismatch_in_the_last_record_is_repaired)
 	size_t len;
 	uint8_t *p;
 
-	setup(0);
+	setup(MED_SEG);
 	off = three_batches(path, sizeof(path));
 	flip(path, off + 36 + 12 + 40);	/* inside entry 11's data */
 	model.last = 10;
@@ -1059,7 +1089,7 @@ TEST(bad_record_followed_by_data_in_the_open_segment)
 {
 	char path[1024];
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 5, 1, 50);
 	SAVE(6, 5, 1, 50);
@@ -1076,7 +1106,7 @@ TEST(huge_length_is_damage_not_an_allocation)
 	uint8_t bad[4] = { 0xff, 0xff, 0xff, 0x7f };
 	char path[1024];
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 5, 1, 50);
 	SAVE(6, 5, 1, 50);
@@ -1093,7 +1123,7 @@ TEST(data_after_the_end_of_the_log)
 	uint8_t junk = 0x42;
 	char path[1024];
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 5, 1, 50);
 	last_segment(path, sizeof(path));
@@ -1126,7 +1156,7 @@ TEST(index_gap_between_segments)
 	static const uint64_t a[][2] = { { 1, 1 }, { 2, 1 }, { 3, 1 } };
 	static const uint64_t b[][2] = { { 5, 1 }, { 6, 1 } };
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	wal_close(w);
 	w = NULL;
@@ -1145,7 +1175,7 @@ TEST(index_gap_inside_a_segment)
 	static const uint64_t a[][2] = { { 1, 1 }, { 2, 1 }, { 4, 1 } };
 	char path[1024];
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	last_segment(path, sizeof(path));
 	wal_close(w);
@@ -1161,7 +1191,7 @@ TEST(segment_header_must_match_its_name)
 	static const uint64_t a[][2] = { { 1, 1 } };
 	char path[1024], names[64][64];
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	last_segment(path, sizeof(path));
 	wal_close(w);
@@ -1187,7 +1217,7 @@ TEST(entries_missing_between_snapshot_and_log)
 	struct raft_snapshot s = make_snap(5, 1, 10);
 	char path[1024];
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	T_EQ(wal_save_snapshot(w, &s, &err), 0);
 	last_segment(path, sizeof(path));
@@ -1204,7 +1234,7 @@ TEST(no_segments_but_a_snapshot)
 	struct raft_snapshot s = make_snap(5, 1, 10);
 	char path[1024];
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 5, 1, 10);
 	T_EQ(wal_save_snapshot(w, &s, &err), 0);
@@ -1222,7 +1252,7 @@ snapshot_damage_setup(char *path, size_t size)
 	struct raft_snapshot s = make_snap(20, 1, 1000);
 	char names[64][64];
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 30, 1, 10);
 	T_EQ(wal_save_snapshot(w, &s, &err), 0);
@@ -1285,7 +1315,7 @@ TEST(orphan_temp_files_are_removed)
 {
 	char path[1024], names[64][64];
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	SAVE(1, 3, 1, 10);
 	wal_close(w);
@@ -1310,7 +1340,7 @@ TEST(second_open_is_refused)
 	struct wal *w2 = NULL;
 	struct wal_loaded ld2;
 
-	setup(0);
+	setup(MED_SEG);
 	OPEN();
 	T_EQ(wal_open(dir, &opts, &w2, &ld2, &err), DSC_EBUSY);
 	T_ASSERT(w2 == NULL);
@@ -1412,7 +1442,7 @@ TEST(enospc_on_write_is_recoverable)
 {
 	struct wal_stat a, b;
 
-	setup_faults(0);
+	setup_faults(MED_SEG);
 	OPEN();
 	SAVE(1, 10, 1, 100);
 	wal_stat(w, &a);
@@ -1432,7 +1462,7 @@ TEST(enospc_on_write_is_recoverable)
 
 TEST(enospc_after_a_partial_write_leaves_no_records)
 {
-	setup_faults(0);
+	setup_faults(MED_SEG);
 	OPEN();
 	SAVE(1, 10, 1, 100);
 	fault.pwrite_fail_at = fault.pwrites + 1;
@@ -1490,7 +1520,7 @@ TEST(fsync_failure_stops_the_wal)
 	struct raft_snapshot s = make_snap(1, 1, 10);
 	struct wal_stat st;
 
-	setup_faults(0);
+	setup_faults(MED_SEG);
 	OPEN();
 	SAVE(1, 5, 1, 10);
 	fault.sync_fail_at = fault.syncs + 1;
@@ -1512,7 +1542,7 @@ TEST(snapshot_sync_failure_stops_the_wal)
 	struct raft_snapshot s = make_snap(3, 1, 10);
 	char names[64][64];
 
-	setup_faults(0);
+	setup_faults(MED_SEG);
 	OPEN();
 	SAVE(1, 5, 1, 10);
 	fault.sync_fail_at = fault.syncs + 1;
@@ -1530,7 +1560,7 @@ TEST(enospc_writing_a_snapshot)
 	struct raft_snapshot s = make_snap(3, 1, 5000);
 	char names[64][64];
 
-	setup_faults(0);
+	setup_faults(MED_SEG);
 	OPEN();
 	SAVE(1, 5, 1, 10);
 	fault.pwrite_fail_at = fault.pwrites + 2;
