@@ -195,6 +195,15 @@ hmap_del(struct hmap *m, const char *key)
 }
 
 void *
+hmap_take(struct hmap *m, size_t *it)
+{
+	void *item = m->items[*it - 1];
+
+	(*it)--;
+	return hmap_del(m, m->key(item));
+}
+
+void *
 hmap_next(const struct hmap *m, size_t *it)
 {
 	while (*it < m->cap) {

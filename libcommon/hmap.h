@@ -66,6 +66,13 @@ void *hmap_del(struct hmap *m, const char *key);
  */
 void *hmap_next(const struct hmap *m, size_t *it);
 
+/*
+ * Removes the item hmap_next() returned last and rewinds *@it, so that a
+ * loop deleting as it goes skips no item. An item that deletion moves back
+ * across the end of the table may be returned a second time.
+ */
+void *hmap_take(struct hmap *m, size_t *it);
+
 /* The hash used for @key (exposed for tests). */
 uint32_t hmap_hash(const char *key);
 
