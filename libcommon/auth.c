@@ -52,7 +52,8 @@ int
 auth_init(struct dsc_err *err)
 {
 	if (sodium_init() < 0)
-		return dsc_errorf(err, DSC_EIO, "unable to initialise libsodium");
+		return dsc_errorf(err, DSC_EIO,
+		    "unable to initialise libsodium");
 	return 0;
 }
 
@@ -157,8 +158,8 @@ auth_key_load(const char *path, uint8_t key[AUTH_KEY_SIZE],
 		    "unable to open key file '%s': %s", path, strerror(errno));
 	/* Checked on the open descriptor: the file read is the file checked. */
 	if (fstat(fd, &st) != 0) {
-		rc = dsc_errorf(err, DSC_EIO, "unable to stat key file '%s': %s",
-		    path, strerror(errno));
+		rc = dsc_errorf(err, DSC_EIO,
+		    "unable to stat key file '%s': %s", path, strerror(errno));
 		close(fd);
 		return rc;
 	}
@@ -168,8 +169,8 @@ auth_key_load(const char *path, uint8_t key[AUTH_KEY_SIZE],
 	}
 	n = read_all(fd, text, sizeof(text));
 	if (n < 0)
-		rc = dsc_errorf(err, DSC_EIO, "unable to read key file '%s': %s",
-		    path, strerror(errno));
+		rc = dsc_errorf(err, DSC_EIO,
+		    "unable to read key file '%s': %s", path, strerror(errno));
 	else if ((size_t)n > AUTH_KEY_FILE_MAX)
 		rc = dsc_errorf(err, DSC_EINVAL,
 		    "key file '%s' is more than %d bytes", path,
@@ -252,7 +253,7 @@ auth_keygen(const char *path, struct dsc_err *err)
 	sodium_bin2base64(line, sizeof(line), key, sizeof(key),
 	    sodium_base64_VARIANT_ORIGINAL);
 	line[AUTH_KEY_B64_LEN] = '\n';
-	/* The umask may have taken the owner's bits; the mode is ours to set. */
+	/* The umask may have taken owner bits; the mode is ours to set. */
 	if (fchmod(fd, 0600) != 0)
 		what = "fchmod";
 	else if (write_all(fd, line, AUTH_KEY_B64_LEN + 1) != 0)
@@ -317,7 +318,8 @@ static const char *const state_names[PEER_STATE_MAX] = {
 const char *
 peer_state_name(enum peer_state state)
 {
-	return (unsigned)state < PEER_STATE_MAX ? state_names[state] : "unknown";
+	return (unsigned)state < PEER_STATE_MAX ? state_names[state] :
+	    "unknown";
 }
 
 /* The one place the state changes. */
@@ -398,7 +400,8 @@ peer_hello_make(struct peer_sess *s, uint8_t out[PEER_HELLO_SIZE],
 	if ((rc = usable(s, "hello", err)) != 0)
 		return rc;
 	if (s->steps & STEP_HELLO_SENT)
-		return dsc_errorf(err, DSC_EINVAL, "peer link: hello sent twice");
+		return dsc_errorf(err, DSC_EINVAL,
+		    "peer link: hello sent twice");
 	memcpy(h, PEER_MAGIC, 4);
 	h[4] = PEER_VERSION;
 	h[5] = (uint8_t)s->role;
@@ -414,14 +417,16 @@ int
 peer_hello_read(struct peer_sess *s, const uint8_t *in, size_t len,
 		struct dsc_err *err)
 {
-	enum peer_role them = s->role == PEER_CLIENT ? PEER_SERVER : PEER_CLIENT;
+	enum peer_role them =
+	    s->role == PEER_CLIENT ? PEER_SERVER : PEER_CLIENT;
 	uint64_t id;
 	int rc;
 
 	if ((rc = usable(s, "hello", err)) != 0)
 		return rc;
 	if (s->steps & STEP_HELLO_READ)
-		return dsc_errorf(err, DSC_EINVAL, "peer link: hello read twice");
+		return dsc_errorf(err, DSC_EINVAL,
+		    "peer link: hello read twice");
 	if (len != PEER_HELLO_SIZE)
 		return fail(s, err, "hello is %zu bytes, expected %d", len,
 		    PEER_HELLO_SIZE);
@@ -517,7 +522,8 @@ peer_auth_make(struct peer_sess *s, uint8_t out[PEER_AUTH_SIZE],
 	if ((rc = both_hellos(s, "auth", err)) != 0)
 		return rc;
 	if (s->steps & STEP_AUTH_SENT)
-		return dsc_errorf(err, DSC_EINVAL, "peer link: auth sent twice");
+		return dsc_errorf(err, DSC_EINVAL,
+		    "peer link: auth sent twice");
 	derive(s, LABEL_AUTH, (uint8_t)s->role, out);
 	s->steps |= STEP_AUTH_SENT;
 	maybe_open(s);
@@ -618,7 +624,7 @@ peer_open(struct peer_sess *s, const uint8_t *frame, size_t len,
 	  struct buf *plain, struct dsc_err *err)
 {
 	uint8_t nonce[12], *dst;
-	size_t n, need;
+	size_t n, need = 0;
 	int rc;
 
 	if (s->state != PEER_OPEN)

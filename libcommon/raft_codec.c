@@ -142,7 +142,7 @@ measure(const struct raft_msg *m, size_t *size, struct dsc_err *err)
 size_t
 raft_msg_encoded_size(const struct raft_msg *m)
 {
-	size_t n;
+	size_t n = 0;
 
 	return measure(m, &n, NULL) == 0 ? n : 0;
 }
@@ -183,7 +183,7 @@ int
 raft_msg_encode(const struct raft_msg *m, struct buf *out,
 		struct dsc_err *err)
 {
-	size_t size;
+	size_t size = 0;
 	uint8_t *p, *start;
 	int rc;
 

@@ -25,7 +25,8 @@
  *	         u32 len (<= RAFT_MAX_ENTRY_SIZE), len bytes of data;
  *	         entry i has index = message index + 1 + i
  *	  RAFT_MSG_SNAPSHOT:
- *	         u64 meta.index, u64 meta.term, u32 conf.n (<= RAFT_MAX_SERVERS),
+ *	         u64 meta.index, u64 meta.term,
+ *	         u32 conf.n (<= RAFT_MAX_SERVERS),
  *	         conf.n x { u64 id (non-zero, distinct), u8 suffrage },
  *	         u64 len (<= RAFT_CODEC_MAX_SNAPSHOT), len bytes of data
  *	  every other type: nothing

@@ -45,7 +45,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();	/* not canonical */
 	if (raft_msg_encoded_size(&m) != size)
 		abort();
-	/* The copy decodes the same way: nothing depended on @data's address. */
+	/* The copy decodes the same way: nothing hangs on @data's address. */
 	if (raft_msg_decode(out.p, out.len, &m2, &st2, &err) != 0)
 		abort();
 	if (raft_msg_encode(&m2, &out2, &err) != 0 || out2.len != size ||

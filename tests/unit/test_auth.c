@@ -861,8 +861,9 @@ TEST(frame_allocation_failure)
 
 /* ---- signed requests ----------------------------------------------- */
 
-static const char body[] = "{\"jsonrpc\":\"2.0\",\"method\":\"Catalog.Register\","
-			   "\"params\":{\"service\":\"web\"},\"id\":1}";
+static const char body[] =
+    "{\"jsonrpc\":\"2.0\",\"method\":\"Catalog.Register\","
+    "\"params\":{\"service\":\"web\"},\"id\":1}";
 static const int64_t T0 = 1700000000;
 
 struct rpc_fixture {

@@ -74,7 +74,8 @@ same_msg(const struct raft_msg *a, const struct raft_msg *b)
 	T_ASSERT(a->context == b->context);
 	T_EQ(a->n_entries, b->n_entries);
 	for (size_t i = 0; i < a->n_entries; i++) {
-		const struct raft_entry *x = &a->entries[i], *y = &b->entries[i];
+		const struct raft_entry *x = &a->entries[i];
+		const struct raft_entry *y = &b->entries[i];
 
 		T_ASSERT(x->term == y->term && x->index == y->index);
 		T_EQ(x->type, y->type);
@@ -301,7 +302,7 @@ TEST(golden_append_bytes)
 		.len = 2, .data = (uint8_t *)(uintptr_t)data,
 	};
 	static const uint8_t want[] = {
-		0x01, 0x00, 0x02,			/* v1, APPEND, transfer */
+		0x01, 0x00, 0x02,		/* v1, APPEND, transfer */
 		1, 0, 0, 0, 0, 0, 0, 0,			/* from */
 		2, 0, 0, 0, 0, 0, 0, 0,			/* to */
 		3, 0, 0, 0, 0, 0, 0, 0,			/* term */
