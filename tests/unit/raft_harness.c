@@ -68,11 +68,11 @@ static char *
 xvasprintf(const char *fmt, va_list ap)
 {
 	va_list aq;
+	char probe[1], *s;
 	int n;
-	char *s;
 
 	va_copy(aq, ap);
-	n = vsnprintf(NULL, 0, fmt, aq);
+	n = vsnprintf(probe, sizeof(probe), fmt, aq);
 	va_end(aq);
 	if (n < 0)
 		n = 0;
@@ -1045,8 +1045,10 @@ check_msg(struct harness *h, struct h_node *n, uint64_t id,
 {
 	if (m->from != id)
 		FAIL(h, "%" PRIu64 " sent a message from %" PRIu64, id, m->from);
-	/* A granted vote leaves only once the vote is saved (Figure 3.1). */
+	/* A granted vote leaves only once the vote is saved (Figure 3.1), or
+	 * a later term, which rules out any other vote in that one. */
 	if (m->type == RAFT_MSG_VOTE_RESP && !m->reject &&
+	    n->hard.term <= m->term &&
 	    (n->hard.term != m->term || n->hard.vote != m->to))
 		FAIL(h,
 		     "%" PRIu64 " grants a vote to %" PRIu64 " in term %" PRIu64
