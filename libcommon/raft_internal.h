@@ -13,7 +13,7 @@
  *   3 a changed term or vote is not reported for saving
  *   4 a leader or candidate adopts a higher term without stepping down
  *   5 ready hands out entries past the commit index to apply
- *   6 the leader counts its own unsaved entries towards commit
+ *   6 the leader skips saving its new entries but counts them as saved
  *   7 a follower truncates after the previous index even when entries match
  *   8 a leader answers ReadIndex without confirming leadership
  */

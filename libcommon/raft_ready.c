@@ -114,6 +114,8 @@ raft_ready(struct raft *r, struct raft_ready *rd)
 	rd->hard_changed = term_vote || rd->hard.commit != r->saved_hard.commit;
 	if (MUTANT(3))
 		rd->hard_changed = rd->hard.commit != r->saved_hard.commit;
+	if (MUTANT(6) && r->role == RAFT_LEADER)
+		r->log.stable = last;
 	if (last > l->stable) {
 		rd->n_entries = (size_t)(last - l->stable);
 		rd->entries = rlog_entry(l, l->stable + 1);

@@ -329,12 +329,10 @@ raft_leader_tick_snapshots(struct raft *r)
 
 /* ---- leader: commit ---------------------------------------------------- */
 
+/* §10.2.1: the leader counts itself only for what it has saved. */
 static uint64_t
 self_match(const struct raft *r)
 {
-	/* §10.2.1: the leader counts itself only for what it has saved. */
-	if (MUTANT(6))
-		return rlog_last_index(&r->log);
 	return r->log.stable;
 }
 
