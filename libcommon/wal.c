@@ -1,5 +1,5 @@
 /*
- * wal.c - the write-ahead log: open, group-commit saves, rolls, release.
+ * wal.c - the write-ahead log: group-commit saves, rolls, release.
  *
  * A save builds every record of one ready in one buffer and writes it with
  * one pwrite(2) (more only when it spills into a new segment), then
@@ -21,9 +21,6 @@
  * are zeroed (or cut off), memory still matches the disk, and the caller
  * may try again once there is space.
  */
-#ifndef _DEFAULT_SOURCE
-#define _DEFAULT_SOURCE		/* flock(2) */
-#endif
 #include "wal.h"
 
 #include <errno.h>
@@ -32,47 +29,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "mem.h"
 #include "snap.h"
 #include "wal_internal.h"
-
-struct wal {
-	char *dir;
-	char *snap_path;		/* dir + "/snap", for messages */
-	int dirfd, walfd, snapfd;
-	size_t seg_size;
-	struct wal_io io;
-
-	/* The open segment: append offset, synced offset, file size. */
-	int fd;
-	uint64_t off, durable, size;
-	/* The prepared next segment (wal/next.tmp), or -1. */
-	int next_fd;
-	uint64_t next_size;
-	uint64_t first_seq;		/* for the first segment created */
-
-	struct wal_seg *segs;		/* oldest first; the last is open */
-	size_t n_segs, cap_segs;
-	uint64_t next;			/* index the next entry takes */
-	struct raft_hard hard;		/* last hard state written */
-	uint64_t snap_index, snap_term;	/* newest snapshot file */
-	/* A RESET record is owed before the next entries. */
-	bool need_reset;
-	uint64_t reset_index, reset_term;
-
-	bool failed;
-	char failed_msg[DSC_ERRMSG_MAX];
-
-	struct buf buf;			/* the batch being written */
-	size_t *ends;			/* end of each record in buf */
-	size_t n_recs, cap_recs;
-	uint64_t n_writes, n_syncs;
-};
 
 /* ---- system calls ------------------------------------------------------ */
 
@@ -221,8 +183,8 @@ apply(struct wal *w, const uint8_t *r)
 }
 
 /* Zeroes [@from, @to) of the open segment, or cuts the file at @from. */
-static int
-clear_tail(struct wal *w, uint64_t from, uint64_t to)
+int
+wal_clear_tail(struct wal *w, uint64_t from, uint64_t to)
 {
 	static const uint8_t zeros[4096];
 	uint64_t end = to < w->size ? to : w->size, off = from;
@@ -253,7 +215,7 @@ write_failed(struct wal *w, size_t done, int e, struct dsc_err *err)
 	char name[WAL_NAME_LEN + 1];
 
 	seg_name_of(&w->segs[w->n_segs - 1], name);
-	if (clear_tail(w, w->off, w->off + done) != 0)
+	if (wal_clear_tail(w, w->off, w->off + done) != 0)
 		return fail(w, err,
 		    "unable to clear a failed write in '%s/wal/%s' at offset %"
 		    PRIu64 ": %s", w->dir, name, w->off, strerror(errno));
@@ -302,8 +264,8 @@ discard_next(struct wal *w)
 	unlinkat(w->walfd, WAL_NEXT_NAME, 0);
 }
 
-static int
-reserve_seg(struct wal *w)
+int
+wal_reserve_seg(struct wal *w)
 {
 	struct wal_seg *v;
 	size_t cap;
@@ -320,8 +282,8 @@ reserve_seg(struct wal *w)
 }
 
 /* Seals the open segment (if any) and opens the next one. */
-static int
-roll(struct wal *w, struct dsc_err *err)
+int
+wal_roll(struct wal *w, struct dsc_err *err)
 {
 	uint8_t start[WAL_SEGMENT_START];
 	char name[WAL_NAME_LEN + 1];
@@ -330,7 +292,7 @@ roll(struct wal *w, struct dsc_err *err)
 	int rv, e;
 
 	seq = w->n_segs > 0 ? w->segs[w->n_segs - 1].seq + 1 : w->first_seq;
-	if (reserve_seg(w) != 0)
+	if (wal_reserve_seg(w) != 0)
 		return dsc_errorf(err, DSC_ENOMEM, "out of memory rolling '%s'",
 		    w->dir);
 	/* Every sealed segment is durable in full: only the last one may
@@ -403,7 +365,7 @@ append(struct wal *w, bool sync, struct dsc_err *err)
 			;
 		if (j == i) {
 			if (w->off > WAL_SEGMENT_START) {
-				if ((rv = roll(w, err)) != 0)
+				if ((rv = wal_roll(w, err)) != 0)
 					return rv;
 				continue;
 			}
@@ -632,312 +594,6 @@ wal_release(struct wal *w, uint64_t before, struct dsc_err *err)
 	memmove(w->segs, w->segs + k, (w->n_segs - k) * sizeof(*w->segs));
 	w->n_segs -= k;
 	return rv;
-}
-
-/* ---- opening ----------------------------------------------------------- */
-
-/* fsyncs the directory holding w->dir. */
-static int
-sync_parent(const struct wal *w, struct dsc_err *err)
-{
-	char *copy = dsc_strdup(w->dir), *slash;
-	int fd, rv = 0;
-
-	if (copy == NULL)
-		return dsc_errorf(err, DSC_ENOMEM,
-		    "out of memory opening '%s'", w->dir);
-	for (slash = copy + strlen(copy); slash > copy && slash[-1] == '/';)
-		*--slash = '\0';
-	slash = strrchr(copy, '/');
-	if (slash == NULL)
-		strcpy(copy, ".");
-	else if (slash == copy)
-		copy[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || wal_io_sync(&w->io, fd, true) != 0)
-		rv = dsc_errorf(err, DSC_EIO, "unable to sync '%s': %s", copy,
-		    strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	dsc_free(copy);
-	return rv;
-}
-
-static int
-sub_dir(struct wal *w, const char *name, int *fd, bool *made,
-    struct dsc_err *err)
-{
-	if (mkdirat(w->dirfd, name, 0700) == 0)
-		*made = true;
-	else if (errno != EEXIST)
-		return dsc_errorf(err, wal_errno_code(errno),
-		    "unable to create '%s/%s': %s", w->dir, name,
-		    strerror(errno));
-	*fd = openat(w->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*fd < 0)
-		return dsc_errorf(err, wal_errno_code(errno),
-		    "unable to open '%s/%s': %s", w->dir, name,
-		    strerror(errno));
-	return 0;
-}
-
-/* Creates what is missing of the layout, opens and locks it. */
-static int
-open_dirs(struct wal *w, struct dsc_err *err)
-{
-	bool made_root = false, made = false;
-	int rv;
-
-	if (mkdir(w->dir, 0700) == 0)
-		made_root = true;
-	else if (errno != EEXIST)
-		return dsc_errorf(err, wal_errno_code(errno),
-		    "unable to create '%s': %s", w->dir, strerror(errno));
-	w->dirfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w->dirfd < 0)
-		return dsc_errorf(err, wal_errno_code(errno),
-		    "unable to open '%s': %s", w->dir, strerror(errno));
-	if (flock(w->dirfd, LOCK_EX | LOCK_NB) != 0)
-		return dsc_errorf(err,
-		    errno == EWOULDBLOCK ? DSC_EBUSY : DSC_EIO,
-		    "unable to lock '%s': %s", w->dir,
-		    errno == EWOULDBLOCK ? "in use by another process" :
-		    strerror(errno));
-	if ((rv = sub_dir(w, "wal", &w->walfd, &made, err)) != 0 ||
-	    (rv = sub_dir(w, "snap", &w->snapfd, &made, err)) != 0)
-		return rv;
-	if ((made || made_root) && wal_io_sync(&w->io, w->dirfd, true) != 0)
-		return dsc_errorf(err, DSC_EIO, "unable to sync '%s': %s",
-		    w->dir, strerror(errno));
-	if (made_root)
-		return sync_parent(w, err);
-	return 0;
-}
-
-/* Loads the newest snapshot, if any, and lists snap/'s orphans. */
-static int
-load_snapshot(struct wal *w, struct raft_snapshot *s, char ***orphans,
-    size_t *n_orphans, struct dsc_err *err)
-{
-	struct snap_id *ids = NULL;
-	size_t n = 0;
-	int rv;
-
-	rv = snap_list(w->snapfd, w->snap_path, &ids, &n, orphans, n_orphans,
-	    err);
-	if (rv == 0 && n > 0)
-		rv = snap_read(w->snapfd, w->snap_path, ids[n - 1], s, err);
-	dsc_free(ids);
-	return rv;
-}
-
-/* Removes a last segment that never held a record. */
-static int
-drop_empty(struct wal *w, const struct wal_scan *sc, struct dsc_err *err)
-{
-	if (sc->drop_name[0] == '\0')
-		return 0;
-	if ((unlinkat(w->walfd, sc->drop_name, 0) != 0 && errno != ENOENT) ||
-	    wal_io_sync(&w->io, w->walfd, true) != 0)
-		return dsc_errorf(err, DSC_EIO,
-		    "unable to remove '%s/wal/%s': %s", w->dir, sc->drop_name,
-		    strerror(errno));
-	return 0;
-}
-
-/* Zeroes the torn tail of the (now open) last segment and syncs it. */
-static int
-zero_torn(struct wal *w, const struct wal_scan *sc, struct dsc_err *err)
-{
-	char name[WAL_NAME_LEN + 1];
-
-	if (!sc->torn)
-		return 0;
-	seg_name_of(&w->segs[w->n_segs - 1], name);
-	if (clear_tail(w, sc->torn_off, sc->torn_end) != 0 ||
-	    wal_io_sync(&w->io, w->fd, false) != 0)
-		return dsc_errorf(err, DSC_EIO,
-		    "unable to truncate torn tail of '%s/wal/%s': %s", w->dir,
-		    name, strerror(errno));
-	w->n_syncs++;
-	return 0;
-}
-
-static void
-remove_orphans(int fd, char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		unlinkat(fd, names[i], 0);
-}
-
-/* Opens the last segment for appending, or creates the first one. */
-static int
-open_last(struct wal *w, const struct wal_scan *sc, struct dsc_err *err)
-{
-	char name[WAL_NAME_LEN + 1];
-
-	if (w->n_segs == 0) {
-		w->first_seq = sc->any_seq ? sc->max_seq + 1 : 0;
-		if (sc->drop_name[0] != '\0')
-			w->first_seq = sc->max_seq;
-		return roll(w, err);
-	}
-	seg_name_of(&w->segs[w->n_segs - 1], name);
-	w->fd = openat(w->walfd, name, O_RDWR | O_CLOEXEC);
-	if (w->fd < 0)
-		return dsc_errorf(err, wal_errno_code(errno),
-		    "unable to open '%s/wal/%s': %s", w->dir, name,
-		    strerror(errno));
-	w->off = sc->end;
-	w->size = sc->size;
-	/* What a killed process left in the page cache is ours now. */
-	if (wal_io_sync(&w->io, w->fd, false) != 0)
-		return dsc_errorf(err, DSC_EIO, "unable to sync '%s/wal/%s': %s",
-		    w->dir, name, strerror(errno));
-	w->durable = w->off;
-	return 0;
-}
-
-static void
-wal_free(struct wal *w)
-{
-	if (w == NULL)
-		return;
-	if (w->fd >= 0)
-		close(w->fd);
-	if (w->next_fd >= 0)
-		close(w->next_fd);
-	if (w->walfd >= 0)
-		close(w->walfd);
-	if (w->snapfd >= 0)
-		close(w->snapfd);
-	if (w->dirfd >= 0)
-		close(w->dirfd);	/* drops the flock */
-	dsc_free(w->dir);
-	dsc_free(w->snap_path);
-	dsc_free(w->segs);
-	dsc_free(w->ends);
-	buf_release(&w->buf);
-	dsc_free(w);
-}
-
-static struct wal *
-wal_new(const char *dir, const struct wal_options *o)
-{
-	struct wal *w = dsc_calloc(1, sizeof(*w));
-	struct buf path = BUF_INIT;
-
-	if (w == NULL)
-		return NULL;
-	w->dirfd = w->walfd = w->snapfd = w->fd = w->next_fd = -1;
-	w->seg_size = o != NULL && o->segment_size > 0 ? o->segment_size :
-	    WAL_SEGMENT_SIZE;
-	if (o != NULL && o->io != NULL)
-		w->io = *o->io;
-	w->dir = dsc_strdup(dir);
-	if (w->dir == NULL || buf_addf(&path, "%s/snap", dir) != 0) {
-		wal_free(w);
-		return NULL;
-	}
-	w->snap_path = (char *)buf_detach(&path, NULL);
-	return w;
-}
-
-/* Hands what was loaded to @ld. */
-static void
-fill_loaded(struct wal_loaded *ld, struct wal_scan *sc,
-    struct raft_snapshot *s)
-{
-	ld->hard = sc->hard;
-	ld->snapshot = *s;
-	memset(s, 0, sizeof(*s));
-	ld->entries = sc->ents;
-	ld->n_entries = sc->n;
-	sc->ents = NULL;
-	sc->n = sc->cap = 0;
-	snprintf(ld->repair, sizeof(ld->repair), "%s", sc->note);
-}
-
-int
-wal_open(const char *dir, const struct wal_options *o, struct wal **wp,
-    struct wal_loaded *ld, struct dsc_err *err)
-{
-	struct wal_scan sc = { 0 };
-	struct raft_snapshot snap = { 0 };
-	char **sorphans = NULL;
-	size_t n_sorphans = 0;
-	bool need_reset = false;
-	struct wal *w;
-	int rv;
-
-	memset(ld, 0, sizeof(*ld));
-	*wp = NULL;
-	if (o != NULL && o->segment_size > 0 &&
-	    o->segment_size < WAL_MIN_SEGMENT_SIZE)
-		return dsc_errorf(err, DSC_EINVAL,
-		    "segment size %zu is below the minimum %zu",
-		    o->segment_size, WAL_MIN_SEGMENT_SIZE);
-	if ((w = wal_new(dir, o)) == NULL)
-		return dsc_errorf(err, DSC_ENOMEM, "out of memory opening '%s'",
-		    dir);
-	sc.dir = w->dir;
-	/* Read and check everything before changing anything. */
-	if ((rv = open_dirs(w, err)) != 0 ||
-	    (rv = load_snapshot(w, &snap, &sorphans, &n_sorphans, err)) != 0 ||
-	    (rv = wal_scan_read(&sc, w->walfd, err)) != 0 ||
-	    (rv = wal_scan_fit(&sc, snap.meta.index, snap.meta.term,
-		 &need_reset, err)) != 0)
-		goto out;
-	w->segs = sc.segs;
-	w->n_segs = sc.n_segs;
-	w->cap_segs = sc.cap_segs;
-	sc.segs = NULL;
-	sc.n_segs = sc.cap_segs = 0;
-	if ((rv = reserve_seg(w)) != 0)
-		goto out;
-	w->next = sc.next;
-	w->hard = sc.hard;
-	w->snap_index = w->reset_index = snap.meta.index;
-	w->snap_term = w->reset_term = snap.meta.term;
-	w->need_reset = need_reset;
-	/* The load succeeded: now tidy and repair. */
-	remove_orphans(w->walfd, sc.orphans, sc.n_orphans);
-	remove_orphans(w->snapfd, sorphans, n_sorphans);
-	if ((rv = drop_empty(w, &sc, err)) != 0 ||
-	    (rv = open_last(w, &sc, err)) != 0 ||
-	    (rv = zero_torn(w, &sc, err)) != 0)
-		goto out;
-	fill_loaded(ld, &sc, &snap);
-	*wp = w;
-	w = NULL;
-out:
-	if (rv == DSC_ENOMEM && err != NULL && err->code != DSC_ENOMEM)
-		dsc_errorf(err, rv, "out of memory opening '%s'", dir);
-	for (size_t i = 0; i < n_sorphans; i++)
-		dsc_free(sorphans[i]);
-	dsc_free(sorphans);
-	dsc_free((void *)snap.data);
-	wal_scan_release(&sc);
-	wal_free(w);
-	return rv;
-}
-
-void
-wal_loaded_release(struct wal_loaded *ld)
-{
-	for (size_t i = 0; i < ld->n_entries; i++)
-		dsc_free(ld->entries[i].data);
-	dsc_free(ld->entries);
-	dsc_free((void *)ld->snapshot.data);
-	memset(ld, 0, sizeof(*ld));
-}
-
-void
-wal_close(struct wal *w)
-{
-	wal_free(w);
 }
 
 void

@@ -141,6 +141,49 @@ int wal_scan_fit(struct wal_scan *s, uint64_t snap_index, uint64_t snap_term,
 
 void wal_scan_release(struct wal_scan *s);
 
+/* ---- the wal (wal.c, wal_open.c) -------------------------------------- */
+
+struct wal {
+	char *dir;
+	char *snap_path;		/* dir + "/snap", for messages */
+	int dirfd, walfd, snapfd;
+	size_t seg_size;
+	struct wal_io io;
+
+	/* The open segment: append offset, synced offset, file size. */
+	int fd;
+	uint64_t off, durable, size;
+	/* The prepared next segment (wal/next.tmp), or -1. */
+	int next_fd;
+	uint64_t next_size;
+	uint64_t first_seq;		/* for the first segment created */
+
+	struct wal_seg *segs;		/* oldest first; the last is open */
+	size_t n_segs, cap_segs;
+	uint64_t next;			/* index the next entry takes */
+	struct raft_hard hard;		/* last hard state written */
+	uint64_t snap_index, snap_term;	/* newest snapshot file */
+	/* A RESET record is owed before the next entries. */
+	bool need_reset;
+	uint64_t reset_index, reset_term;
+
+	bool failed;
+	char failed_msg[DSC_ERRMSG_MAX];
+
+	struct buf buf;			/* the batch being written */
+	size_t *ends;			/* end of each record in buf */
+	size_t n_recs, cap_recs;
+	uint64_t n_writes, n_syncs;
+};
+
+/* Zeroes [@from, @to) of the open segment, or cuts the file at @from;
+ * 0 or -1 with errno. */
+int wal_clear_tail(struct wal *w, uint64_t from, uint64_t to);
+/* Room for one more segment in w->segs; 0 or DSC_ENOMEM. */
+int wal_reserve_seg(struct wal *w);
+/* Seals the open segment (if any) and starts the next one at w->next. */
+int wal_roll(struct wal *w, struct dsc_err *err);
+
 /* ---- system calls through struct wal_io (wal.c) ------------------------ */
 
 /*
