@@ -17,8 +17,6 @@
 #include "raft_internal.h"
 #include "raft_quorum.h"
 
-/* Upper bound on entries in one message (besides the byte budget). */
-#define RAFT_MAX_MSG_ENTRIES 65536
 
 static const char *const role_names[RAFT_ROLE_MAX] = {
 	"follower", "pre-candidate", "candidate", "leader",

@@ -62,6 +62,8 @@
 #define RAFT_MAX_SERVERS 16
 /* Upper bound on one entry's payload; larger proposals get DSC_ETOOBIG. */
 #define RAFT_MAX_ENTRY_SIZE (4u << 20)
+/* Upper bound on entries in one APPEND, besides max_msg_bytes. */
+#define RAFT_MAX_MSG_ENTRIES 65536
 
 enum raft_role {
 	RAFT_FOLLOWER = 0,

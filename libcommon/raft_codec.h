@@ -55,7 +55,7 @@
 #define RAFT_CODEC_SERVER_SIZE (8 + 1)
 
 /* Entries in one APPEND; the core (raft.c) refuses more as well. */
-#define RAFT_CODEC_MAX_ENTRIES 65536
+#define RAFT_CODEC_MAX_ENTRIES RAFT_MAX_MSG_ENTRIES
 /*
  * Snapshot data carried by one SNAPSHOT message. A snapshot travels in one
  * message, and a message in one peer frame (auth.h PEER_MAX_PLAIN), so this

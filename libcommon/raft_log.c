@@ -226,7 +226,7 @@ rlog_count_within(const struct raft_log *l, uint64_t lo, size_t max_bytes)
 	uint64_t last = rlog_last_index(l);
 	size_t n = 0, bytes = 0;
 
-	for (uint64_t i = lo; i <= last; i++) {
+	for (uint64_t i = lo; i <= last && n < RAFT_MAX_MSG_ENTRIES; i++) {
 		bytes += rlog_entry(l, i)->len + 32;
 		if (n > 0 && bytes > max_bytes)
 			break;
