@@ -397,6 +397,7 @@ client_result(const struct cat_client *cl, struct catalog_result *res)
 static int
 run_op(struct catalog *c, struct cat_cmd *cmd, struct catalog_result *res)
 {
+	uint64_t floors;
 	int rc;
 
 	switch (cmd->op) {
@@ -411,9 +412,14 @@ run_op(struct catalog *c, struct cat_cmd *cmd, struct catalog_result *res)
 	case CAT_OP_KV_DELETE:
 		return cat_apply_kv(c, cmd, res);
 	case CAT_OP_REAP:
-		if ((rc = cat_reap_reg(c, cmd->reap_index)) != 0)
+		floors = c->node_floor + c->svc_floor + c->kv_floor;
+		if ((rc = cat_reap_reg(c, cmd->reap_index)) != 0 ||
+		    (rc = cat_reap_kv(c, cmd->reap_index)) != 0)
 			return rc;
-		return cat_reap_kv(c, cmd->reap_index);
+		/* A raised floor moves the index of every name it covers. */
+		if (c->node_floor + c->svc_floor + c->kv_floor != floors)
+			c->chg_all = true;
+		return 0;
 	case CAT_OP_NOOP:
 		return 0;
 	}

@@ -195,6 +195,12 @@ struct catalog_result {
  * DSC_EINVAL: @index is not increasing; nothing changed.
  * DSC_ENOMEM: nothing changed at all; the entry must be applied again
  * before any later one (skipping it would make this replica diverge).
+ *
+ * Caveat: the command is parsed by jansson, which allocates with its own
+ * hooks and does not report every failed allocation (it may call the
+ * command invalid, or worse, parse it wrong). The catalog's own allocations
+ * are all-or-nothing; a server should treat a failing malloc as fatal
+ * rather than trust an apply made while memory ran out.
  */
 int catalog_apply(struct catalog *c, uint64_t index, const void *data,
     size_t len, struct catalog_result *res);

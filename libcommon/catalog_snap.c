@@ -322,6 +322,48 @@ get_u8(struct rd *r)
 	return v;
 }
 
+/*
+ * Well-formed UTF-8 (RFC 3629: no overlongs, surrogates or values past
+ * U+10FFFF), as jansson demands of every string it is given back.
+ */
+static bool
+utf8_ok(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint8_t b = p[i];
+		uint32_t cp;
+		size_t len;
+
+		if (b < 0x80) {
+			i++;
+			continue;
+		}
+		if (b >= 0xc2 && b <= 0xdf)
+			len = 2, cp = b & 0x1f;
+		else if (b >= 0xe0 && b <= 0xef)
+			len = 3, cp = b & 0x0f;
+		else if (b >= 0xf0 && b <= 0xf4)
+			len = 4, cp = b & 0x07;
+		else
+			return false;
+		if (n - i < len)
+			return false;
+		for (size_t k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 &&
+						    cp <= 0xdfff))) ||
+		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
 /* A string of at most @max bytes, in place; "" once the reader failed. */
 static const char *
 get_str(struct rd *r, size_t max)
@@ -330,7 +372,7 @@ get_str(struct rd *r, size_t max)
 	const char *s;
 
 	if (r->bad || n > max || !need(r, (size_t)n + 1) || r->p[n] != 0 ||
-	    memchr(r->p, 0, n) != NULL) {
+	    memchr(r->p, 0, n) != NULL || !utf8_ok(r->p, n)) {
 		r->bad = true;
 		return "";
 	}
