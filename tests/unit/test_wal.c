@@ -25,6 +25,7 @@
 #include "crc32c.h"
 #include "err.h"
 #include "mem.h"
+#include "prng.h"
 #include "raft.h"
 #include "snap.h"
 #include "t.h"
@@ -44,11 +45,13 @@
 #define MED_SEG ((size_t)1 << 20)
 
 /* The log as the test saved it: what a reopen must give back. */
-static struct {
+struct model_log {
 	uint64_t term[MAX_INDEX + 1];
 	uint32_t size[MAX_INDEX + 1];
 	uint64_t last;
-} model;
+};
+
+static struct model_log model;
 
 static char dir[512];
 static struct wal *w;
@@ -110,11 +113,14 @@ teardown(void)
 	}
 }
 
+/* Where setup() makes directories; NULL for $TMPDIR or /tmp. */
+static const char *setup_base;
+
 /* A fresh, not yet existing data dir; tears down the previous test. */
 static void
 setup(size_t segment_size)
 {
-	const char *tmp = getenv("TMPDIR");
+	const char *tmp = setup_base != NULL ? setup_base : getenv("TMPDIR");
 
 	teardown();
 	memset(&model, 0, sizeof(model));
@@ -928,6 +934,188 @@ TEST(crash_between_leader_snapshot_and_reset)
 	T_EQ(ld.n_entries, 3);
 	T_EQ(ld.entries[0].term, 2);
 	teardown();
+}
+
+/* ---- random operations against the model ------------------------------ */
+
+/*
+ * Appends, suffix replacements, application and leader snapshots, releases
+ * and reopens in a random order on tiny segments, checked against the model
+ * after every reopen: the interplay of RESET, release and replacement is
+ * where a loader goes wrong.
+ */
+/* Durability is not the subject here: skip the fsyncs to run more. */
+static int
+no_sync(void *ctx, int fd, bool is_dir)
+{
+	(void)ctx;
+	(void)fd;
+	(void)is_dir;
+	return 0;
+}
+
+static const struct wal_io no_sync_io = { NULL, no_sync, NULL, NULL };
+
+static long random_counts[8];
+
+/*
+ * Power loss in the random run. Since the last point where everything was
+ * synced, the run remembers the model after each unsynced batch and where
+ * that batch ended in the open segment; a crash cuts the segment at one of
+ * those ends plus a few stray bytes of the next record (a torn tail), and
+ * the reopened log must be exactly the model remembered there.
+ */
+#define MAX_MARKS 6
+
+static struct mark {
+	uint64_t off, term;
+	struct model_log m;
+} marks[MAX_MARKS];
+static int n_marks;		/* 0: no crash point known */
+static uint64_t marks_seq;
+
+static void
+mark_after_op(bool unsynced_save, uint64_t term)
+{
+	struct wal_stat st;
+
+	wal_stat(w, &st);
+	if (st.durable == st.offset) {
+		n_marks = 0;
+	} else if (!unsynced_save || n_marks == 0 || n_marks == MAX_MARKS ||
+	    st.seq != marks_seq) {
+		n_marks = -1;	/* unknown until the next sync */
+		return;
+	}
+	if (n_marks < 0)
+		return;
+	marks_seq = st.seq;
+	marks[n_marks].off = st.offset;
+	marks[n_marks].term = term;
+	memcpy(&marks[n_marks].m, &model, sizeof(model));
+	n_marks++;
+}
+
+/* Returns true when it crashed and reopened; updates *@term. */
+static bool
+random_crash(struct prng *r, uint64_t *term, uint64_t *commit)
+{
+	struct wal_stat st;
+	struct mark *m;
+	char path[1024];
+	uint64_t cut, stray;
+
+	if (n_marks <= 1)
+		return false;
+	wal_stat(w, &st);
+	m = &marks[prng_below(r, (uint64_t)n_marks)];
+	stray = m->off < st.offset ? prng_below(r, 24) : 0;
+	cut = m->off + stray;
+	path_of(path, sizeof(path), "wal", st.segment);
+	wal_close(w);
+	w = NULL;
+	zero_range(path, cut, st.offset);
+	memcpy(&model, &m->m, sizeof(model));
+	*term = m->term;
+	if (*commit > model.last)
+		*commit = model.last;
+	OPEN();
+	T_EQ(ld.repair[0] != '\0', stray > 0);
+	return true;
+}
+
+static void
+random_run(uint64_t seed)
+{
+	uint64_t snap_i = 0, snap_t = 0, commit = 0, term = 1;
+	struct prng r;
+
+	/* On tmpfs when there is one: unlinking preallocated files on a
+	 * journaling file system costs a millisecond each. */
+	if (access("/dev/shm", W_OK) == 0)
+		setup_base = "/dev/shm";
+	setup(SMALL_SEG);
+	setup_base = NULL;
+	opts.io = &no_sync_io;
+	prng_seed(&r, seed);
+	n_marks = -1;
+	OPEN();
+	for (int op = 0; op < 250 && model.last < MAX_INDEX - 300; op++) {
+		uint64_t k = prng_below(&r, 100), floor, i;
+		bool sync = prng_chance(&r, 400000), save = false;
+		bool opened = false;
+
+		floor = commit > snap_i ? commit : snap_i;
+		if (k < 50 || model.last == floor) {
+			random_counts[0]++;
+			T_EQ(save_n(model.last + 1, prng_range(&r, 1, 20), term,
+			    (uint32_t)prng_below(&r, 400), sync), 0);
+			save = true;
+		} else if (k < 62) {
+			/* A new leader replaces an uncommitted suffix. */
+			random_counts[1]++;
+			i = prng_range(&r, floor + 1, model.last);
+			term++;
+			T_EQ(save_n(i, prng_range(&r, 1, 10), term,
+			    (uint32_t)prng_below(&r, 400), sync), 0);
+			save = true;
+		} else if (k < 70) {
+			commit = prng_range(&r, commit, model.last);
+		} else if (k < 78 && commit > snap_i) {
+			/* The application snapshots what it applied. */
+			struct raft_snapshot s;
+
+			random_counts[2]++;
+			i = prng_range(&r, snap_i + 1, commit);
+			s = make_snap(i, model.term[i], 50);
+			T_EQ(wal_save_snapshot(w, &s, &err), 0);
+			snap_i = i;
+			snap_t = model.term[i];
+			i = snap_i + 1 - prng_below(&r, snap_i < 20 ? snap_i : 20);
+			T_EQ(wal_release(w, i, &err), 0);
+		} else if (k < 83) {
+			/* A leader's snapshot, maybe beyond our log. */
+			random_counts[3]++;
+			term++;
+			i = prng_range(&r, commit + 1, model.last + 40);
+			T_EQ(save_leader_snapshot(i, term, prng_below(&r, 5)),
+			    0);
+			snap_i = commit = i;
+			snap_t = term;
+		} else if (k < 92 && random_crash(&r, &term, &commit)) {
+			random_counts[5]++;
+			opened = true;
+		} else {
+			random_counts[4]++;
+			OPEN();
+			opened = true;
+		}
+		if (opened) {
+			T_EQ(ld.snapshot.meta.index, snap_i);
+			T_EQ(ld.snapshot.meta.term, snap_t);
+			T_EQ(ld.hard.term, term);
+			check_log();
+		}
+		mark_after_op(save && !sync, term);
+	}
+	OPEN();
+	T_EQ(ld.snapshot.meta.index, snap_i);
+	check_log();
+	teardown();
+}
+
+TEST(random_operations_match_the_model)
+{
+	const char *env = getenv("WAL_RANDOM_SEEDS");
+	uint64_t seeds = env != NULL ? strtoull(env, NULL, 10) : 40;
+
+	for (uint64_t seed = 1; seed <= seeds; seed++)
+		random_run(seed);
+	if (getenv("WAL_TEST_VERBOSE") != NULL)
+		printf("# appends %ld, replacements %ld, app snapshots %ld, "
+		    "leader snapshots %ld, reopens %ld, crashes %ld\n",
+		    random_counts[0], random_counts[1], random_counts[2],
+		    random_counts[3], random_counts[4], random_counts[5]);
 }
 
 /* ---- the damaged-file table -------------------------------------------- */
