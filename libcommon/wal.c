@@ -541,10 +541,11 @@ wal_save(struct wal *w, const struct raft_ready *rd, struct dsc_err *err)
 	}
 	if ((rv = append(w, rd->must_sync || s != NULL, err)) != 0)
 		return rv;
+	/* The ready is saved: tidying up after it is best effort, and a
+	 * failure that stopped the wal shows in the next call. */
 	if (s != NULL) {
-		if ((rv = snap_prune(w->snapfd, w->snap_path, err)) != 0)
-			return rv;
-		return wal_release(w, s->meta.index + 1, err);
+		snap_prune(w->snapfd, w->snap_path, NULL);
+		wal_release(w, s->meta.index + 1, NULL);
 	}
 	return 0;
 }
@@ -559,7 +560,8 @@ wal_save_snapshot(struct wal *w, const struct raft_snapshot *s,
 		return refuse(w, err);
 	if ((rv = save_snapshot_file(w, s, err)) != 0)
 		return rv;
-	return snap_prune(w->snapfd, w->snap_path, err);
+	snap_prune(w->snapfd, w->snap_path, NULL);	/* best effort */
+	return 0;
 }
 
 int

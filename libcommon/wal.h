@@ -140,7 +140,8 @@ void wal_loaded_release(struct wal_loaded *ld);
  * rd->hard (when rd->hard_changed) and rd->entries to the open segment, in
  * as few writes as fit, then one fdatasync when rd->must_sync. After a
  * snapshot from the leader the older snapshots beyond the newest two and the
- * segments it made obsolete are removed.
+ * segments it made obsolete are removed; that is best effort (they go next
+ * time), since the ready itself is saved by then.
  *
  * Nothing of @rd is kept. Errors: DSC_EINVAL (entries not consecutive, or
  * leaving a gap after what is saved), DSC_ENOMEM and DSC_ENOSPC (nothing
@@ -151,9 +152,10 @@ int wal_save(struct wal *w, const struct raft_ready *rd, struct dsc_err *err);
 
 /*
  * Saves a snapshot the application took (raft_snapshot()), synced and
- * renamed into place, and removes snapshots older than the newest two. The
- * log is not touched: release it with wal_release(). Errors: DSC_EINVAL
- * (older than the newest saved snapshot), DSC_ENOSPC, DSC_EIO, DSC_ENOMEM.
+ * renamed into place, and removes snapshots older than the newest two (best
+ * effort). The log is not touched: release it with wal_release(). Errors:
+ * DSC_EINVAL (older than the newest saved snapshot, or malformed), DSC_ENOSPC
+ * (nothing is left behind), DSC_EIO (a failed sync stops the wal).
  */
 int wal_save_snapshot(struct wal *w, const struct raft_snapshot *s,
     struct dsc_err *err);

@@ -1193,6 +1193,25 @@ TEST(torn_header_in_the_open_segment)
 	teardown();
 }
 
+TEST(torn_header_inside_preallocated_space)
+{
+	struct wal_stat st;
+	char path[1024];
+	uint64_t off;
+
+	setup(MED_SEG);
+	off = three_batches(path, sizeof(path));
+	/* Only the length and half the checksum reached the disk. */
+	zero_range(path, off + 6, MED_SEG);
+	model.last = 10;
+	OPEN();
+	check_log();
+	T_ASSERT(strstr(ld.repair, "torn tail") != NULL);
+	wal_stat(w, &st);
+	T_EQ(st.offset, off);
+	teardown();
+}
+
 TEST(torn_payload_in_the_open_segment)
 {
 	char path[1024];
