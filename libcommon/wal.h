@@ -131,6 +131,19 @@ struct wal;
 int wal_open(const char *dir, const struct wal_options *o, struct wal **wp,
     struct wal_loaded *ld, struct dsc_err *err);
 
+/*
+ * Loads @dir as wal_open() would, but reads only: nothing is created,
+ * locked, repaired or deleted, and ld->repair says what wal_open() would
+ * repair. For tools that inspect a data dir (tests/tools/walcheck.c); run
+ * it on a live server's dir and it may see a batch half-written. @st, when
+ * not NULL, gets the segment count, the last segment and its end offset,
+ * the next index and the snapshot index. Errors as wal_open(), plus
+ * DSC_ENOTFOUND when @dir has no wal/ and snap/.
+ */
+struct wal_stat;
+int wal_check(const char *dir, struct wal_loaded *ld, struct wal_stat *st,
+    struct dsc_err *err);
+
 /* Frees what @ld owns and empties it; harmless on an empty one. */
 void wal_loaded_release(struct wal_loaded *ld);
 

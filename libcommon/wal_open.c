@@ -315,6 +315,69 @@ out:
 	return rv;
 }
 
+/* Opens @dir's layout read-only, creating nothing. */
+static int
+open_existing(struct wal *w, struct dsc_err *err)
+{
+	w->dirfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->dirfd >= 0)
+		w->walfd = openat(w->dirfd, "wal",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->walfd >= 0)
+		w->snapfd = openat(w->dirfd, "snap",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->snapfd >= 0)
+		return 0;
+	if (errno == ENOENT)
+		return dsc_errorf(err, DSC_ENOTFOUND,
+		    "no data dir at '%s' (wal/ and snap/ needed)", w->dir);
+	return dsc_errorf(err, DSC_EIO, "unable to open '%s': %s", w->dir,
+	    strerror(errno));
+}
+
+int
+wal_check(const char *dir, struct wal_loaded *ld, struct wal_stat *st,
+    struct dsc_err *err)
+{
+	struct wal_scan sc = { 0 };
+	struct raft_snapshot snap = { 0 };
+	bool need_reset = false;
+	struct wal *w;
+	int rv;
+
+	memset(ld, 0, sizeof(*ld));
+	if (st != NULL)
+		memset(st, 0, sizeof(*st));
+	if ((w = wal_new(dir, NULL)) == NULL)
+		return dsc_errorf(err, DSC_ENOMEM, "out of memory opening '%s'",
+		    dir);
+	sc.dir = w->dir;
+	if ((rv = open_existing(w, err)) != 0 ||
+	    (rv = load_snapshot(w, &snap, NULL, NULL, err)) != 0 ||
+	    (rv = wal_scan_read(&sc, w->walfd, err)) != 0 ||
+	    (rv = wal_scan_fit(&sc, snap.meta.index, snap.meta.term,
+		 &need_reset, err)) != 0)
+		goto out;
+	if (st != NULL && sc.n_segs > 0) {
+		const struct wal_seg *last = &sc.segs[sc.n_segs - 1];
+
+		st->seq = last->seq;
+		wal_seg_name(st->segment, last->seq, last->first);
+		st->offset = st->durable = sc.end;
+	}
+	if (st != NULL) {
+		st->n_segments = sc.n_segs;
+		st->next_index = need_reset ? snap.meta.index + 1 : sc.next;
+		st->snapshot_index = snap.meta.index;
+	}
+	fill_loaded(ld, &sc, &snap);
+out:
+	dsc_free((void *)snap.data);
+	wal_scan_release(&sc);
+	wal_free(w);
+	return rv;
+}
+
 void
 wal_loaded_release(struct wal_loaded *ld)
 {

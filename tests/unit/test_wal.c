@@ -1542,6 +1542,35 @@ TEST(orphan_temp_files_are_removed)
 	teardown();
 }
 
+TEST(check_reads_without_changing_anything)
+{
+	struct wal_loaded cl;
+	struct wal_stat st;
+	char path[1024];
+	uint32_t d0;
+	uint64_t off;
+
+	setup(MED_SEG);
+	T_EQ(wal_check(dir, &cl, &st, &err), DSC_ENOTFOUND);
+	off = three_batches(path, sizeof(path));
+	T_EQ(truncate(path, (off_t)(off + 40)), 0);
+	d0 = dir_digest();
+	T_EQ(wal_check(dir, &cl, &st, &err), 0);
+	T_EQ(dir_digest(), d0);
+	T_EQ(cl.n_entries, 10);
+	T_ASSERT(strstr(cl.repair, "torn tail") != NULL);
+	T_EQ(st.n_segments, 1);
+	T_EQ(st.offset, off + 36);	/* the batch's hard state survived */
+	T_EQ(st.next_index, 11);
+	wal_loaded_release(&cl);
+	flip(path, WAL_SEGMENT_START + 36 + 20);
+	d0 = dir_digest();
+	T_EQ(wal_check(dir, &cl, NULL, &err), DSC_ECORRUPT);
+	T_ASSERT(cl.entries == NULL);
+	T_EQ(dir_digest(), d0);
+	teardown();
+}
+
 TEST(second_open_is_refused)
 {
 	struct wal *w2 = NULL;
