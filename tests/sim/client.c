@@ -71,7 +71,7 @@ random_up(struct sim *g)
 	int up[SIM_MAX_NODES], k = 0;
 
 	for (int i = 0; i < g->n_slots; i++)
-		if (g->nodes[i].state == NODE_UP)
+		if (sim_active(g, &g->nodes[i]))
 			up[k++] = i;
 	return k > 0 ? &g->nodes[up[prng_below(&g->rng, (uint64_t)k)]] : NULL;
 }
@@ -81,7 +81,7 @@ target(struct sim *g, struct sim_client *c)
 {
 	int s = cluster_slot(g, c->guess);
 
-	if (s >= 0 && g->nodes[s].state == NODE_UP)
+	if (s >= 0 && sim_active(g, &g->nodes[s]))
 		return &g->nodes[s];
 	return random_up(g);
 }
@@ -185,7 +185,7 @@ bench_fill(struct sim *g)
 	struct sim_client *c = &g->clients[0];
 	uint8_t buf[BENCH_PAYLOAD];
 
-	if (n == NULL)
+	if (n == NULL || !sim_active(g, n))
 		return;
 	memset(buf, 'b', sizeof(buf));
 	while (c->outstanding < BENCH_WINDOW) {

@@ -275,7 +275,7 @@ membership(struct sim *g)
 	uint32_t voters;
 	int s;
 
-	if (l == NULL)
+	if (l == NULL || !sim_active(g, l))
 		return;
 	c = raft_conf(l->r);
 	voters = raft_conf_voters(c);
@@ -324,7 +324,7 @@ transfer(struct sim *g)
 	uint64_t to;
 	int rv;
 
-	if (l == NULL)
+	if (l == NULL || !sim_active(g, l))
 		return;
 	to = pick(g, raft_conf(l->r), RAFT_VOTER);
 	if (to == 0 || to == l->id)
@@ -347,7 +347,7 @@ compact(struct sim *g)
 	struct sim_node *n;
 
 	for (int i = 0; i < g->n_slots; i++)
-		if (g->nodes[i].state == NODE_UP)
+		if (sim_active(g, &g->nodes[i]))
 			p[k++] = i;
 	if (k == 0)
 		return;

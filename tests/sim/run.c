@@ -38,6 +38,13 @@ sim_schedule(struct sim *g, uint64_t at, enum sim_ev_kind kind, int node,
 	queue_push(&g->q, &ev);
 }
 
+/* Up and not paused: a paused process takes no requests. */
+bool
+sim_active(const struct sim *g, const struct sim_node *n)
+{
+	return n->state == NODE_UP && n->paused_until <= g->now;
+}
+
 struct sim_node *
 sim_leader(struct sim *g)
 {

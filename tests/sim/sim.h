@@ -312,6 +312,7 @@ int sim_bench(const struct sim_opts *o, uint64_t target, double max_cpu,
 void sim_schedule(struct sim *g, uint64_t at, enum sim_ev_kind kind, int node,
 		  int64_t arg);
 struct sim_node *sim_leader(struct sim *g);
+bool sim_active(const struct sim *g, const struct sim_node *n);
 void sim_status_line(struct sim *g);
 
 /* cluster.c */
