@@ -26,7 +26,9 @@
  *	st.hard = ld.hard;
  *	st.snapshot = ld.snapshot.meta.index > 0 ? &ld.snapshot : NULL;
  *	st.entries = ld.entries; st.n_entries = ld.n_entries;
- *	restore the state machine from ld.snapshot; r = raft_new(&cfg, &st, &rv);
+ *	restore the state machine from ld.snapshot;
+ *	st.applied = ld.snapshot.meta.index;
+ *	r = raft_new(&cfg, &st, &rv);	(copies what it keeps)
  *	wal_loaded_release(&ld);
  *	...
  *	while (raft_ready(r, &rd)) {
@@ -34,6 +36,9 @@
  *			stop: never acknowledge what is not on disk;
  *		...
  *	}
+ *	taking a snapshot: wal_save_snapshot(w, &snap, &err), then
+ *	raft_snapshot(r, ...), then wal_release(w, raft_first_index(r), &err);
+ *	when idle: wal_prepare(w, &err), so the next roll is only a rename.
  *
  * Errors follow err.h. Damage found on load is DSC_ECORRUPT with a message
  * naming the file and byte offset, and nothing on disk is changed; the one

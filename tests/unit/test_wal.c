@@ -78,7 +78,7 @@ rm_tree(const char *path)
 			if (strcmp(de->d_name, ".") == 0 ||
 			    strcmp(de->d_name, "..") == 0)
 				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+			PATHF(sub, "%s/%s", path, de->d_name);
 			rm_tree(sub);
 		}
 		closedir(d);
@@ -127,7 +127,7 @@ setup(size_t segment_size)
 	memset(&opts, 0, sizeof(opts));
 	opts.segment_size = segment_size;
 	dsc_err_clear(&err);
-	snprintf(dir, sizeof(dir), "%s/dsc-wal-XXXXXX",
+	PATHF(dir, "%s/dsc-wal-XXXXXX",
 	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
 	T_ASSERT(mkdtemp(dir) != NULL);
 	strcat(dir, "/data");
@@ -270,7 +270,7 @@ list(const char *sub, char names[][64], size_t max)
 	size_t n = 0;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	PATHF(path, "%s/%s", dir, sub);
 	d = opendir(path);
 	if (d == NULL)
 		return 0;
@@ -285,7 +285,7 @@ list(const char *sub, char names[][64], size_t max)
 	closedir(d);
 	qsort(ptr, n, sizeof(ptr[0]), cmp_str);
 	for (size_t i = 0; i < n && i < max; i++)
-		snprintf(names[i], 64, "%s", ptr[i]);
+		memcpy(names[i], ptr[i], 64);
 	return n;
 }
 
@@ -297,7 +297,7 @@ segments(char names[][64], size_t max)
 
 	for (size_t i = 0; i < n; i++)
 		if (strstr(all[i], ".wal") != NULL && k < max)
-			snprintf(names[k++], 64, "%s", all[i]);
+			memcpy(names[k++], all[i], 64);
 	return k;
 }
 
@@ -459,7 +459,7 @@ TEST(empty_dir_creates_layout)
 	path_of(path, sizeof(path), "wal", names[0]);
 	T_EQ(stat(path, &st), 0);
 	T_EQ(st.st_size, (off_t)WAL_SEGMENT_SIZE);
-	snprintf(path, sizeof(path), "%s/snap", dir);
+	PATHF(path, "%s/snap", dir);
 	T_EQ(stat(path, &st), 0);
 	T_ASSERT(S_ISDIR(st.st_mode));
 	OPEN();
@@ -1242,7 +1242,7 @@ TEST(checksum_mismatch_in_the_last_record_is_repaired)
 	model.last = 10;
 	OPEN();
 	check_log();
-	snprintf(want, sizeof(want), "at offset %" PRIu64, off + 36);
+	PATHF(want, "at offset %" PRIu64, off + 36);
 	T_ASSERT(strstr(ld.repair, want) != NULL);
 	/* The bad record is zeroed on disk. */
 	p = slurp(path, &len);
@@ -1475,8 +1475,7 @@ TEST(snapshot_with_a_flipped_byte)
 
 	snapshot_damage_setup(path, sizeof(path));
 	flip(path, SNAP_HEADER + 3 * SNAP_SERVER + 500);
-	snprintf(want, sizeof(want), "checksum mismatch in '%s' at offset",
-	    path);
+	PATHF(want, "checksum mismatch in '%s' at offset", path);
 	OPEN_CORRUPT(want);
 	teardown();
 }
@@ -1818,9 +1817,9 @@ TEST(enospc_on_a_small_tmpfs)
 	int rv = 0, fd;
 
 	setup(32768);
-	snprintf(parent, sizeof(parent), "%s", dir);
+	PATHF(parent, "%s", dir);
 	*strrchr(parent, '/') = '\0';
-	snprintf(mounted, sizeof(mounted), "%s/mnt", parent);
+	PATHF(mounted, "%s/mnt", parent);
 	T_EQ(mkdir(mounted, 0700), 0);
 	if (mount("dscwal", mounted, "tmpfs", 0, "size=512k") != 0) {
 		printf("# enospc_on_a_small_tmpfs: skipped, mount: %s\n",
@@ -1832,7 +1831,7 @@ TEST(enospc_on_a_small_tmpfs)
 	PATHF(dir, "%s/data", mounted);
 	OPEN();
 	/* Leave room for a few segments only. */
-	snprintf(filler, sizeof(filler), "%s/filler", mounted);
+	PATHF(filler, "%s/filler", mounted);
 	fd = open(filler, O_WRONLY | O_CREAT, 0600);
 	T_ASSERT(fd >= 0);
 	T_EQ(posix_fallocate(fd, 0, 300 * 1024), 0);
