@@ -1714,6 +1714,31 @@ TEST(enospc_after_a_partial_write_leaves_no_records)
 	teardown();
 }
 
+TEST(enospc_past_the_preallocation_cuts_the_file_back)
+{
+	struct wal_stat st;
+	struct stat sb;
+	char path[1024];
+
+	setup_faults(WAL_MIN_SEGMENT_SIZE);
+	OPEN();
+	SAVE(1, 1, 1, 10);
+	SAVE(2, 1, 1, 3000);	/* rolls: a fresh segment for a big record */
+	fault.pwrite_fail_at = fault.pwrites + 1;
+	fault.partial = true;	/* half of it lands past the preallocation */
+	T_EQ(save_n(3, 1, 1, 5000, true), DSC_ENOSPC);
+	wal_stat(w, &st);
+	path_of(path, sizeof(path), "wal", st.segment);
+	T_EQ(stat(path, &sb), 0);
+	T_ASSERT((uint64_t)sb.st_size <= st.offset + WAL_MIN_SEGMENT_SIZE);
+	check_clean_tail();
+	SAVE(3, 1, 1, 5000);
+	OPEN();
+	check_log();
+	T_STREQ(ld.repair, "");
+	teardown();
+}
+
 TEST(enospc_while_rolling_is_recoverable)
 {
 	uint64_t i = 1;
