@@ -57,7 +57,27 @@ schedule_tick(struct sim *g, struct sim_node *n, uint64_t after)
 	queue_push(&g->q, &ev);
 }
 
-/* Builds a core from what the disk holds. */
+static void
+core_config(struct sim *g, const struct sim_node *n, struct raft_config *c)
+{
+	raft_config_init(c, n->id,
+			 sim_mix64(g->opt.seed ^ (n->id << 32 | n->gen)));
+	c->election_ticks = SIM_ELECTION_TICKS;
+	c->heartbeat_ticks = 1;
+	c->pre_vote = g->prof.pre_vote;
+	c->check_quorum = g->prof.check_quorum;
+	if (g->prof.max_msg_bytes != 0)
+		c->max_msg_bytes = g->prof.max_msg_bytes;
+	if (g->prof.max_inflight != 0)
+		c->max_inflight = g->prof.max_inflight;
+	c->max_uncommitted_bytes = g->prof.max_uncommitted;
+	if (g->opt.trace) {
+		c->trace = core_trace;
+		c->trace_ctx = g;
+	}
+}
+
+/* Builds a core from exactly what the disk holds. */
 static void
 start_core(struct sim *g, struct sim_node *n)
 {
@@ -86,21 +106,7 @@ start_core(struct sim *g, struct sim_node *n)
 		st.n_entries = (size_t)(d->base + d->n - from);
 	}
 	st.bootstrap = n->original ? &g->bootstrap : NULL;
-	raft_config_init(&c, n->id,
-			 sim_mix64(g->opt.seed ^ (n->id << 32 | n->gen)));
-	c.election_ticks = SIM_ELECTION_TICKS;
-	c.heartbeat_ticks = 1;
-	c.pre_vote = g->prof.pre_vote;
-	c.check_quorum = g->prof.check_quorum;
-	if (g->prof.max_msg_bytes != 0)
-		c.max_msg_bytes = g->prof.max_msg_bytes;
-	if (g->prof.max_inflight != 0)
-		c.max_inflight = g->prof.max_inflight;
-	c.max_uncommitted_bytes = g->prof.max_uncommitted;
-	if (g->opt.trace) {
-		c.trace = core_trace;
-		c.trace_ctx = g;
-	}
+	core_config(g, n, &c);
 	n->r = raft_new(&c, &st, &err);
 	if (n->r == NULL) {
 		sim_violation(g, "n%llu: raft_new refused the saved state "

@@ -61,10 +61,41 @@ cut_both(struct sim *g, int a, int b)
 
 /* ---- partitions ------------------------------------------------------- */
 
+/* p[0..m) against p[m..k): a clean split. */
+static void
+split(struct sim *g, const int *p, int k, int m)
+{
+	for (int i = 0; i < m; i++)
+		for (int j = m; j < k; j++)
+			cut_both(g, p[i], p[j]);
+}
+
+/* One-way faults: a single link, or a leader that cannot send/receive. */
+static void
+one_way(struct sim *g, const int *p, int k, int ls)
+{
+	bool out;
+
+	if (prng_below(&g->rng, 2) == 0) {
+		net_cut(g, p[0], p[1]);
+		sim_trace(g, "PARTITION one-way n%d -> n%d cut", p[0] + 1,
+			  p[1] + 1);
+		return;
+	}
+	out = prng_below(&g->rng, 2) == 0;
+	for (int i = 0; i < k; i++)
+		if (out)
+			net_cut(g, ls, p[i]);
+		else
+			net_cut(g, p[i], ls);
+	sim_trace(g, "PARTITION leader n%d cannot %s", ls + 1,
+		  out ? "send" : "receive");
+}
+
 static void
 partition(struct sim *g)
 {
-	int p[SIM_MAX_NODES], k = present(g, p), kind;
+	int p[SIM_MAX_NODES], k = present(g, p), m;
 	struct sim_node *l = sim_leader(g);
 	int ls = l != NULL ? (int)(l->id - 1) : p[0];
 	uint64_t ticks = prng_range(&g->rng, 2, PARTITION_MAX_TICKS);
@@ -73,52 +104,29 @@ partition(struct sim *g)
 		return;
 	net_heal(g);
 	shuffle(g, p, k);
-	kind = (int)prng_below(&g->rng, 5);
-	switch (kind) {
+	switch (prng_below(&g->rng, 5)) {
 	case 0:
 		for (int i = 0; i < k; i++)
 			cut_both(g, ls, p[i]);
 		sim_trace(g, "PARTITION isolate leader n%d", ls + 1);
 		break;
-	case 1: {
-		int m = 1 + (int)prng_below(&g->rng, (uint64_t)(k - 1) / 2);
-
-		for (int i = 0; i < m; i++)
-			for (int j = m; j < k; j++)
-				cut_both(g, p[i], p[j]);
+	case 1:
+		m = 1 + (int)prng_below(&g->rng, (uint64_t)(k - 1) / 2);
+		split(g, p, k, m);
 		sim_trace(g, "PARTITION split: %d nodes (n%d...) | %d nodes "
 			     "(n%d...)",
 			  m, p[0] + 1, k - m, p[m] + 1);
 		break;
-	}
-	case 2: {
+	case 2:
 		/* p[0] bridges two groups that cannot reach each other. */
-		int m = 1 + (int)prng_below(&g->rng, (uint64_t)k - 2);
-
-		for (int i = 1; i <= m; i++)
-			for (int j = m + 1; j < k; j++)
-				cut_both(g, p[i], p[j]);
+		m = 1 + (int)prng_below(&g->rng, (uint64_t)k - 2);
+		split(g, p + 1, k - 1, m);
 		sim_trace(g, "PARTITION bridge: n%d reaches both sides, "
 			     "n%d... and n%d... cut apart",
 			  p[0] + 1, p[1] + 1, p[m + 1] + 1);
 		break;
-	}
 	case 3:
-		if (prng_below(&g->rng, 2) == 0) {
-			net_cut(g, p[0], p[1]);
-			sim_trace(g, "PARTITION one-way n%d -> n%d cut",
-				  p[0] + 1, p[1] + 1);
-		} else {
-			bool out = prng_below(&g->rng, 2) == 0;
-
-			for (int i = 0; i < k; i++)
-				if (out)
-					net_cut(g, ls, p[i]);
-				else
-					net_cut(g, p[i], ls);
-			sim_trace(g, "PARTITION leader n%d cannot %s", ls + 1,
-				  out ? "send" : "receive");
-		}
+		one_way(g, p, k, ls);
 		break;
 	default:
 		cut_both(g, p[0], p[1]);
