@@ -241,7 +241,11 @@ ack(struct sim *g, struct sim_node *n, const struct sim_prop *p,
 		return;
 	}
 	g->st.acks++;
-	if (g->opt.mode != SIM_MODE_BENCH)
+	if (p->client < 0)
+		sim_trace(g, "liveness proposal acknowledged %llu/t%llu at "
+			     "n%llu",
+			  U(e->index), U(e->term), U(n->id));
+	else if (g->opt.mode != SIM_MODE_BENCH)
 		sim_trace(g, "client %d: acknowledged %llu/t%llu at n%llu",
 			  p->client, U(e->index), U(e->term), U(n->id));
 	check_acked(g, e->index, e->term);

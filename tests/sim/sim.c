@@ -57,7 +57,7 @@
  * snapshots installed; drops, dups, delays; steps-down by check-quorum and
  * by removal; failed reads. Each covers 20 or more of those 29 features.
  * A change to the simulator changes what a seed does; re-pick them then
- * (see README.md).
+ * with tests/sim/ci-seeds.sh.
  */
 static const uint64_t ci_seeds[] = {
 	0x00000000c2c581e1,	/* 3 nodes */
@@ -560,11 +560,12 @@ run_many(const struct cli *c, uint64_t total)
 	R.have = xcalloc(RESULT_WINDOW, sizeof(*R.have));
 	memset(w, 0, sizeof(w));
 	signal(SIGPIPE, SIG_IGN);
-	printf("sim: %llu seeds from base 0x%016llx, %llu steps each, "
-	       "%d jobs (replay the run with --base 0x%016llx)\n",
+	/* Stdout is the same for any number of jobs; timing goes to stderr. */
+	printf("sim: %llu seeds from base 0x%016llx, %llu steps each "
+	       "(replay the run with --base 0x%016llx)\n",
 	       U(total), U(c->base), U(c->steps != 0 ? c->steps
-						      : SIM_DEFAULT_STEPS),
-	       jobs, U(c->base));
+						     : SIM_DEFAULT_STEPS),
+	       U(c->base));
 	for (int i = 0; i < jobs; i++)
 		worker_spawn(c, &w[i], w, jobs);
 	drive(&R, w, jobs);
@@ -584,9 +585,9 @@ run_many(const struct cli *c, uint64_t total)
 	if (c->ci)
 		printf("%llu passed, %llu failed\n", U(R.seeds - R.failed),
 		       U(R.failed));
-	fprintf(stderr, "dsc-sim: %llu seeds in %.1f s (%.1f seeds/s, "
-			"%.0f steps/s)\n",
-		U(R.seeds), dt, dt > 0 ? (double)R.seeds / dt : 0.0,
+	fprintf(stderr, "dsc-sim: %llu seeds in %.1f s on %d jobs (%.1f "
+			"seeds/s, %.0f steps/s)\n",
+		U(R.seeds), dt, jobs, dt > 0 ? (double)R.seeds / dt : 0.0,
 		dt > 0 ? (double)R.sum.steps / dt : 0.0);
 	free(R.ring);
 	free(R.have);
