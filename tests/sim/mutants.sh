@@ -35,7 +35,7 @@ names=(
 	'changed term or vote not reported for saving'
 	'leader or candidate adopts a higher term without stepping down'
 	'ready hands out entries past the commit index'
-	'leader counts its own unsaved entries towards commit'
+	'leader skips saving its new entries but counts them as saved'
 	'follower truncates after the previous index even when entries match'
 	'leader answers ReadIndex without a heartbeat round'
 )
