@@ -17,10 +17,10 @@
 #include "mem.h"
 #include "t.h"
 
-#define H_MAX_ID RAFT_MAX_SERVERS
-#define H_MAX_ROUNDS 10000
+#define H_MAX_ID      RAFT_MAX_SERVERS
+#define H_MAX_ROUNDS  10000
 #define H_MAX_READIES 10000
-#define H_DUMP_TAIL 400
+#define H_DUMP_TAIL   400
 
 /* ------------------------------------------------------------------------
  * Small things
@@ -62,7 +62,7 @@ xmemdup(const void *p, size_t n)
 }
 
 static char *xvasprintf(const char *fmt, va_list ap)
-	__attribute__((format(printf, 1, 0)));
+    __attribute__((format(printf, 1, 0)));
 
 static char *
 xvasprintf(const char *fmt, va_list ap)
@@ -88,7 +88,7 @@ struct sb {
 };
 
 static void sb_addf(struct sb *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void
 sb_addf(struct sb *b, const char *fmt, ...)
@@ -223,7 +223,8 @@ render_entry(struct sb *b, const struct raft_entry *e)
 		break;
 	case RAFT_ENTRY_CONF:
 		if (raft_conf_decode(e->data, e->len, &op, &id) == 0)
-			sb_addf(b, "conf(%s,%" PRIu64 ")", conf_op_name(op), id);
+			sb_addf(
+			    b, "conf(%s,%" PRIu64 ")", conf_op_name(op), id);
 		else
 			sb_addf(b, "conf");
 		break;
@@ -242,16 +243,17 @@ static void
 render_msg(struct sb *b, const struct raft_msg *m, bool dropped)
 {
 	const char *name = m->type < RAFT_MSG_TYPE_MAX
-				   ? raft_msg_type_name(m->type)
-				   : "UNKNOWN";
+	    ? raft_msg_type_name(m->type)
+	    : "UNKNOWN";
 
 	sb_addf(b, "%" PRIu64 "%s%" PRIu64 " %s term=%" PRIu64, m->from,
-		dropped ? "-x" : "->", m->to, name, m->term);
+	    dropped ? "-x" : "->", m->to, name, m->term);
 	switch (m->type) {
 	case RAFT_MSG_APPEND:
-		sb_addf(b, " index=%" PRIu64 " log_term=%" PRIu64
-			   " commit=%" PRIu64 " entries=[",
-			m->index, m->log_term, m->commit);
+		sb_addf(b,
+		    " index=%" PRIu64 " log_term=%" PRIu64 " commit=%" PRIu64
+		    " entries=[",
+		    m->index, m->log_term, m->commit);
 		for (size_t i = 0; i < m->n_entries; i++) {
 			if (i == 6 && m->n_entries > 8) {
 				sb_addf(b, "...+%zu", m->n_entries - i);
@@ -267,12 +269,12 @@ render_msg(struct sb *b, const struct raft_msg *m, bool dropped)
 		sb_addf(b, " index=%" PRIu64 " reject=%d", m->index, m->reject);
 		if (m->reject)
 			sb_addf(b, " hint=%" PRIu64 " log_term=%" PRIu64,
-				m->hint, m->log_term);
+			    m->hint, m->log_term);
 		break;
 	case RAFT_MSG_VOTE:
 	case RAFT_MSG_PREVOTE:
 		sb_addf(b, " index=%" PRIu64 " log_term=%" PRIu64, m->index,
-			m->log_term);
+		    m->log_term);
 		if (m->transfer)
 			sb_addf(b, " transfer=1");
 		break;
@@ -282,14 +284,14 @@ render_msg(struct sb *b, const struct raft_msg *m, bool dropped)
 		break;
 	case RAFT_MSG_HEARTBEAT:
 		sb_addf(b, " commit=%" PRIu64 " context=%" PRIu64, m->commit,
-			m->context);
+		    m->context);
 		break;
 	case RAFT_MSG_HEARTBEAT_RESP:
 		sb_addf(b, " context=%" PRIu64, m->context);
 		break;
 	case RAFT_MSG_SNAPSHOT:
-		sb_addf(b, " snapshot=%" PRIu64 "@%" PRIu64, m->snapshot.meta.index,
-			m->snapshot.meta.term);
+		sb_addf(b, " snapshot=%" PRIu64 "@%" PRIu64,
+		    m->snapshot.meta.index, m->snapshot.meta.term);
 		break;
 	case RAFT_MSG_TIMEOUT_NOW:
 		break;
@@ -298,7 +300,7 @@ render_msg(struct sb *b, const struct raft_msg *m, bool dropped)
 		break;
 	case RAFT_MSG_READ_INDEX_RESP:
 		sb_addf(b, " context=%" PRIu64 " index=%" PRIu64 " reject=%d",
-			m->context, m->index, m->reject);
+		    m->context, m->index, m->reject);
 		break;
 	default:
 		sb_addf(b, " type=%u", m->type);
@@ -397,7 +399,7 @@ struct h_node {
 	struct raft_snapshot_meta snap;
 	uint8_t *snap_data;
 	size_t snap_len;
-	struct raft_entry *log;		/* entries after the snapshot */
+	struct raft_entry *log; /* entries after the snapshot */
 	size_t n_log;
 
 	/* State machine. */
@@ -411,7 +413,7 @@ struct h_node {
 
 struct h_line {
 	char *text;
-	bool msg;		/* a moved message (EXPECT_MSGS sees these) */
+	bool msg; /* a moved message (EXPECT_MSGS sees these) */
 };
 
 struct h_commit {
@@ -440,7 +442,7 @@ struct harness {
 	size_t n_moved, moved_mark;
 	bool verbose;
 
-	struct h_commit *committed;	/* by index */
+	struct h_commit *committed; /* by index */
 	size_t n_committed;
 
 	struct h_term_leader *leaders;
@@ -500,16 +502,15 @@ h_dump(const struct harness *h)
 	if (getenv("H_FULL") == NULL && h->n_lines > H_DUMP_TAIL)
 		from = h->n_lines - H_DUMP_TAIL;
 	fprintf(stderr, "  ---- transcript (%zu lines%s) ----\n", h->n_lines,
-		from > 0 ? ", tail; H_FULL=1 for all" : "");
+	    from > 0 ? ", tail; H_FULL=1 for all" : "");
 	for (size_t i = from; i < h->n_lines; i++)
 		fprintf(stderr, "  %s%s\n", h->lines[i].msg ? "" : "# ",
-			h->lines[i].text);
+		    h->lines[i].text);
 	fprintf(stderr, "  ---- end of transcript ----\n");
 }
 
 _Noreturn void
-h_fail_at(struct harness *h, const char *file, int line, const char *fmt,
-	  ...)
+h_fail_at(struct harness *h, const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
 	char *msg;
@@ -554,8 +555,7 @@ h_raft(struct harness *h, uint64_t id)
 bool
 h_is_up(const struct harness *h, uint64_t id)
 {
-	return id > 0 && id <= H_MAX_ID && h->node[id].exists &&
-	       h->node[id].up;
+	return id > 0 && id <= H_MAX_ID && h->node[id].exists && h->node[id].up;
 }
 
 unsigned
@@ -616,7 +616,7 @@ store_truncate_from(struct h_node *n, uint64_t index)
 
 static void
 store_set_snapshot(struct h_node *n, const struct raft_snapshot_meta *meta,
-		   const void *data, size_t len)
+    const void *data, size_t len)
 {
 	free(n->snap_data);
 	n->has_snap = true;
@@ -699,7 +699,7 @@ sm_image(const struct h_node *n, uint64_t upto, size_t *len)
 /* The configuration as of @index, from the saved snapshot and log. */
 static void
 store_conf_at(const struct harness *h, const struct h_node *n, uint64_t index,
-	      struct raft_conf *c)
+    struct raft_conf *c)
 {
 	enum raft_conf_op op;
 	uint64_t id;
@@ -808,12 +808,12 @@ h_new(unsigned nvoters, const struct h_opts *o)
 	for (unsigned i = 1; i <= total; i++) {
 		h->boot.servers[h->boot.n].id = i;
 		h->boot.servers[h->boot.n].suffrage =
-			i <= nvoters ? RAFT_VOTER : RAFT_LEARNER;
+		    i <= nvoters ? RAFT_VOTER : RAFT_LEARNER;
 		h->boot.n++;
 	}
 	h_note(h, "new cluster: %u voters, %u learners%s%s", nvoters,
-	       h->opts.learners, h->opts.pre_vote ? ", pre-vote" : "",
-	       h->opts.check_quorum ? ", check-quorum" : "");
+	    h->opts.learners, h->opts.pre_vote ? ", pre-vote" : "",
+	    h->opts.check_quorum ? ", check-quorum" : "");
 	for (unsigned i = 1; i <= total; i++) {
 		h->node[i].exists = true;
 		h->node[i].in_boot = true;
@@ -886,10 +886,11 @@ restart(struct harness *h, uint64_t id)
 
 	if (n->up)
 		crash(h, id);
-	h_note(h, "restart %" PRIu64 " (term=%" PRIu64 " vote=%" PRIu64
-		  " commit=%" PRIu64 " snapshot=%" PRIu64 " last=%" PRIu64 ")",
-	       id, n->hard.term, n->hard.vote, n->hard.commit,
-	       n->has_snap ? n->snap.index : 0, store_last(n));
+	h_note(h,
+	    "restart %" PRIu64 " (term=%" PRIu64 " vote=%" PRIu64
+	    " commit=%" PRIu64 " snapshot=%" PRIu64 " last=%" PRIu64 ")",
+	    id, n->hard.term, n->hard.vote, n->hard.commit,
+	    n->has_snap ? n->snap.index : 0, store_last(n));
 	node_start(h, id);
 }
 
@@ -927,8 +928,8 @@ set_log(struct harness *h, uint64_t id, uint64_t term, const char *terms)
 	n->log = xcalloc(k, sizeof(*n->log));
 	for (size_t i = 1; i < k; i++) {
 		char buf[64];
-		int len = snprintf(buf, sizeof(buf), "%zu@%" PRIu64, i + 1,
-				   t[i]);
+		int len =
+		    snprintf(buf, sizeof(buf), "%zu@%" PRIu64, i + 1, t[i]);
 
 		n->log[n->n_log].index = i + 1;
 		n->log[n->n_log].term = t[i];
@@ -940,8 +941,8 @@ set_log(struct harness *h, uint64_t id, uint64_t term, const char *terms)
 	n->hard.term = term;
 	n->hard.vote = 0;
 	n->hard.commit = 1;
-	h_note(h, "set_log %" PRIu64 ": term=%" PRIu64 " log=%s", id, term,
-	       terms);
+	h_note(
+	    h, "set_log %" PRIu64 ": term=%" PRIu64 " log=%s", id, term, terms);
 	node_start(h, id);
 }
 
@@ -957,13 +958,13 @@ note_leader(struct harness *h, uint64_t id, uint64_t term)
 			continue;
 		if (h->leaders[i].leader != id)
 			FAIL(h,
-			     "election safety: %" PRIu64 " and %" PRIu64
-			     " both leaders in term %" PRIu64,
-			     h->leaders[i].leader, id, term);
+			    "election safety: %" PRIu64 " and %" PRIu64
+			    " both leaders in term %" PRIu64,
+			    h->leaders[i].leader, id, term);
 		return;
 	}
-	h->leaders = xrealloc(h->leaders,
-			      (h->n_leaders + 1) * sizeof(*h->leaders));
+	h->leaders =
+	    xrealloc(h->leaders, (h->n_leaders + 1) * sizeof(*h->leaders));
 	h->leaders[h->n_leaders].term = term;
 	h->leaders[h->n_leaders].leader = id;
 	h->n_leaders++;
@@ -977,9 +978,10 @@ check_committed(struct harness *h, uint64_t id, const struct raft_entry *e)
 	if (e->index >= h->n_committed) {
 		size_t n = (size_t)e->index * 2 + 16;
 
-		h->committed = xrealloc(h->committed, n * sizeof(*h->committed));
+		h->committed =
+		    xrealloc(h->committed, n * sizeof(*h->committed));
 		memset(h->committed + h->n_committed, 0,
-		       (n - h->n_committed) * sizeof(*h->committed));
+		    (n - h->n_committed) * sizeof(*h->committed));
 		h->n_committed = n;
 	}
 	struct h_commit *c = &h->committed[e->index];
@@ -989,25 +991,27 @@ check_committed(struct harness *h, uint64_t id, const struct raft_entry *e)
 		c->hash = hash;
 	} else if (c->term != e->term || c->hash != hash) {
 		FAIL(h,
-		     "state machine safety: %" PRIu64 " applied %" PRIu64
-		     "@%" PRIu64 " but %" PRIu64 "@%" PRIu64
-		     " was applied elsewhere",
-		     id, e->index, e->term, e->index, c->term);
+		    "state machine safety: %" PRIu64 " applied %" PRIu64
+		    "@%" PRIu64 " but %" PRIu64 "@%" PRIu64
+		    " was applied elsewhere",
+		    id, e->index, e->term, e->index, c->term);
 	}
 }
 
 static void
 save_snapshot(struct harness *h, struct h_node *n, uint64_t id,
-	      const struct raft_snapshot *s)
+    const struct raft_snapshot *s)
 {
 	uint64_t t;
 	bool keep = store_term(n, s->meta.index, &t) && t == s->meta.term;
 
 	h_note(h, "%" PRIu64 " saves snapshot %" PRIu64 "@%" PRIu64, id,
-	       s->meta.index, s->meta.term);
+	    s->meta.index, s->meta.term);
 	if (n->has_snap && s->meta.index < n->snap.index)
-		FAIL(h, "%" PRIu64 ": snapshot %" PRIu64 " older than saved %" PRIu64,
-		     id, s->meta.index, n->snap.index);
+		FAIL(h,
+		    "%" PRIu64 ": snapshot %" PRIu64
+		    " older than saved %" PRIu64,
+		    id, s->meta.index, n->snap.index);
 	store_set_snapshot(n, &s->meta, s->data, s->len);
 	if (keep)
 		store_drop_before(n, s->meta.index + 1);
@@ -1017,34 +1021,38 @@ save_snapshot(struct harness *h, struct h_node *n, uint64_t id,
 
 static void
 save_entries(struct harness *h, struct h_node *n, uint64_t id,
-	     const struct raft_entry *e, size_t count)
+    const struct raft_entry *e, size_t count)
 {
 	uint64_t first = e[0].index, last = store_last(n);
 
 	for (size_t i = 1; i < count; i++)
-		if (e[i].index != e[i - 1].index + 1 || e[i].term < e[i - 1].term)
-			FAIL(h, "%" PRIu64 ": ready entries not consecutive at %zu",
-			     id, i);
+		if (e[i].index != e[i - 1].index + 1 ||
+		    e[i].term < e[i - 1].term)
+			FAIL(h,
+			    "%" PRIu64 ": ready entries not consecutive at %zu",
+			    id, i);
 	if (first > last + 1)
-		FAIL(h, "%" PRIu64 ": ready entries start at %" PRIu64
-			" after saved last %" PRIu64,
-		     id, first, last);
+		FAIL(h,
+		    "%" PRIu64 ": ready entries start at %" PRIu64
+		    " after saved last %" PRIu64,
+		    id, first, last);
 	if (n->has_snap && first <= n->snap.index)
-		FAIL(h, "%" PRIu64 ": ready entries start at %" PRIu64
-			" inside snapshot %" PRIu64,
-		     id, first, n->snap.index);
+		FAIL(h,
+		    "%" PRIu64 ": ready entries start at %" PRIu64
+		    " inside snapshot %" PRIu64,
+		    id, first, n->snap.index);
 	store_truncate_from(n, first);
 	n->log = xrealloc(n->log, (n->n_log + count) * sizeof(*n->log));
 	for (size_t i = 0; i < count; i++)
 		entry_copy(&n->log[n->n_log++], &e[i]);
 }
 
-static void check_msg_rules(struct harness *h, struct h_node *n, uint64_t id,
-			    const struct raft_msg *m);
+static void check_msg_rules(
+    struct harness *h, struct h_node *n, uint64_t id, const struct raft_msg *m);
 
 static void
-check_msg(struct harness *h, struct h_node *n, uint64_t id,
-	  const struct raft_msg *m)
+check_msg(
+    struct harness *h, struct h_node *n, uint64_t id, const struct raft_msg *m)
 {
 	struct sb b = { 0 };
 
@@ -1055,20 +1063,21 @@ check_msg(struct harness *h, struct h_node *n, uint64_t id,
 }
 
 static void
-check_msg_rules(struct harness *h, struct h_node *n, uint64_t id,
-		const struct raft_msg *m)
+check_msg_rules(
+    struct harness *h, struct h_node *n, uint64_t id, const struct raft_msg *m)
 {
 	if (m->from != id)
-		FAIL(h, "%" PRIu64 " sent a message from %" PRIu64, id, m->from);
+		FAIL(
+		    h, "%" PRIu64 " sent a message from %" PRIu64, id, m->from);
 	/* A granted vote leaves only once the vote is saved (Figure 3.1), or
 	 * a later term, which rules out any other vote in that one. */
 	if (m->type == RAFT_MSG_VOTE_RESP && !m->reject &&
 	    n->hard.term <= m->term &&
 	    (n->hard.term != m->term || n->hard.vote != m->to))
 		FAIL(h,
-		     "%" PRIu64 " grants a vote to %" PRIu64 " in term %" PRIu64
-		     " but saved term=%" PRIu64 " vote=%" PRIu64,
-		     id, m->to, m->term, n->hard.term, n->hard.vote);
+		    "%" PRIu64 " grants a vote to %" PRIu64 " in term %" PRIu64
+		    " but saved term=%" PRIu64 " vote=%" PRIu64,
+		    id, m->to, m->term, n->hard.term, n->hard.vote);
 	/*
 	 * An acknowledgement covers only saved entries. Exception: an ack
 	 * queued to an older-term leader before a newer leader truncated the
@@ -1079,13 +1088,15 @@ check_msg_rules(struct harness *h, struct h_node *n, uint64_t id,
 	if (m->type == RAFT_MSG_APPEND_RESP && !m->reject &&
 	    m->term >= n->hard.term && m->index > store_last(n))
 		FAIL(h,
-		     "%" PRIu64 " acknowledges index %" PRIu64
-		     " but saved only up to %" PRIu64,
-		     id, m->index, store_last(n));
+		    "%" PRIu64 " acknowledges index %" PRIu64
+		    " but saved only up to %" PRIu64,
+		    id, m->index, store_last(n));
 	if (m->term > n->hard.term && m->type != RAFT_MSG_PREVOTE &&
 	    m->type != RAFT_MSG_PREVOTE_RESP)
-		FAIL(h, "%" PRIu64 " sends term %" PRIu64 " before saving it (%" PRIu64 ")",
-		     id, m->term, n->hard.term);
+		FAIL(h,
+		    "%" PRIu64 " sends term %" PRIu64
+		    " before saving it (%" PRIu64 ")",
+		    id, m->term, n->hard.term);
 }
 
 static void
@@ -1097,18 +1108,19 @@ queue_push(struct harness *h, const struct raft_msg *m)
 
 static void
 apply_entry(struct harness *h, struct h_node *n, uint64_t id,
-	    const struct raft_entry *e)
+    const struct raft_entry *e)
 {
 	uint64_t t;
 
 	if (e->index != n->applied + 1)
 		FAIL(h, "%" PRIu64 " applies %" PRIu64 " after %" PRIu64, id,
-		     e->index, n->applied);
+		    e->index, n->applied);
 	if (e->index > store_last(n) || !store_term(n, e->index, &t) ||
 	    t != e->term)
-		FAIL(h, "%" PRIu64 " applies %" PRIu64 "@%" PRIu64
-			" which it has not saved",
-		     id, e->index, e->term);
+		FAIL(h,
+		    "%" PRIu64 " applies %" PRIu64 "@%" PRIu64
+		    " which it has not saved",
+		    id, e->index, e->term);
 	check_committed(h, id, e);
 	if (e->type == RAFT_ENTRY_NORMAL)
 		sm_push(n, e->index, e->data, e->len);
@@ -1126,13 +1138,16 @@ handle_ready(struct harness *h, uint64_t id, const struct raft_ready *rd)
 	/* 2. hard state and entries */
 	if (rd->hard_changed) {
 		if (rd->hard.term < n->hard.term)
-			FAIL(h, "%" PRIu64 ": term goes back %" PRIu64 " -> %" PRIu64,
-			     id, n->hard.term, rd->hard.term);
+			FAIL(h,
+			    "%" PRIu64 ": term goes back %" PRIu64
+			    " -> %" PRIu64,
+			    id, n->hard.term, rd->hard.term);
 		if (rd->hard.term == n->hard.term && n->hard.vote != 0 &&
 		    rd->hard.vote != n->hard.vote)
-			FAIL(h, "%" PRIu64 ": vote changes %" PRIu64 " -> %" PRIu64
-				" in term %" PRIu64,
-			     id, n->hard.vote, rd->hard.vote, rd->hard.term);
+			FAIL(h,
+			    "%" PRIu64 ": vote changes %" PRIu64 " -> %" PRIu64
+			    " in term %" PRIu64,
+			    id, n->hard.vote, rd->hard.vote, rd->hard.term);
 		n->hard = rd->hard;
 	}
 	if (rd->n_entries > 0)
@@ -1145,17 +1160,18 @@ handle_ready(struct harness *h, uint64_t id, const struct raft_ready *rd)
 	/* 4. state machine */
 	if (rd->snapshot != NULL)
 		sm_restore(n, rd->snapshot->data, rd->snapshot->len,
-			   rd->snapshot->meta.index);
+		    rd->snapshot->meta.index);
 	for (size_t i = 0; i < rd->n_committed; i++)
 		apply_entry(h, n, id, &rd->committed[i]);
 	/* 5. reads */
 	for (size_t i = 0; i < rd->n_reads; i++) {
-		n->reads = xrealloc(n->reads, (n->n_reads + 1) * sizeof(*n->reads));
+		n->reads =
+		    xrealloc(n->reads, (n->n_reads + 1) * sizeof(*n->reads));
 		n->reads[n->n_reads++] = rd->reads[i];
-		h_note(h, "%" PRIu64 " read context=%" PRIu64 " index=%" PRIu64
-			  " %s",
-		       id, rd->reads[i].context, rd->reads[i].index,
-		       rd->reads[i].ok ? "ok" : "failed");
+		h_note(h,
+		    "%" PRIu64 " read context=%" PRIu64 " index=%" PRIu64 " %s",
+		    id, rd->reads[i].context, rd->reads[i].index,
+		    rd->reads[i].ok ? "ok" : "failed");
 	}
 }
 
@@ -1177,8 +1193,8 @@ process_node(struct harness *h, uint64_t id)
 	enum raft_role role = raft_role(n->r);
 	if (role != n->role) {
 		h_note(h, "%" PRIu64 " is %s term=%" PRIu64 " leader=%" PRIu64,
-		       id, raft_role_name(role), raft_term(n->r),
-		       raft_leader(n->r));
+		    id, raft_role_name(role), raft_term(n->r),
+		    raft_leader(n->r));
 		n->role = role;
 	}
 	if (role == RAFT_LEADER)
@@ -1218,8 +1234,8 @@ move_msg(struct harness *h, const struct raft_msg *m, bool force_drop)
 	add_msg_line(h, m, false);
 	rc = raft_step(h->node[m->to].r, m);
 	if (rc != 0)
-		h_note(h, "  %" PRIu64 " refused it: %s", m->to,
-		       dsc_errname(rc));
+		h_note(
+		    h, "  %" PRIu64 " refused it: %s", m->to, dsc_errname(rc));
 }
 
 static bool
@@ -1354,8 +1370,8 @@ tick_all(struct harness *h, unsigned n)
 }
 
 unsigned
-tick_until_role(struct harness *h, uint64_t id, enum raft_role role,
-		unsigned max)
+tick_until_role(
+    struct harness *h, uint64_t id, enum raft_role role, unsigned max)
 {
 	struct raft *r = h_raft(h, id);
 
@@ -1369,7 +1385,7 @@ tick_until_role(struct harness *h, uint64_t id, enum raft_role role,
 	if (raft_role(r) == role)
 		return max;
 	FAIL(h, "%" PRIu64 " not %s after %u ticks (%s)", id,
-	     raft_role_name(role), max, raft_role_name(raft_role(r)));
+	    raft_role_name(role), max, raft_role_name(raft_role(r)));
 }
 
 unsigned
@@ -1386,29 +1402,33 @@ tick_until_term(struct harness *h, uint64_t id, uint64_t term, unsigned max)
 	}
 	if (raft_term(r) >= term)
 		return max;
-	FAIL(h, "%" PRIu64 " not at term %" PRIu64 " after %u ticks (%" PRIu64 ")",
-	     id, term, max, raft_term(r));
+	FAIL(h,
+	    "%" PRIu64 " not at term %" PRIu64 " after %u ticks (%" PRIu64 ")",
+	    id, term, max, raft_term(r));
 }
 
 int
 propose_n(struct harness *h, uint64_t id, const void *data, size_t len,
-	  uint64_t *index)
+    uint64_t *index)
 {
 	uint64_t idx = 0, term = 0;
 	int rc = raft_propose(h_raft(h, id), data, len, &idx, &term);
 
 	if (rc == 0) {
 		if (plain_payload(data, len))
-			h_note(h, "propose %" PRIu64 " %.*s -> %" PRIu64 "@%" PRIu64,
-			       id, (int)len, (const char *)data, idx, term);
+			h_note(h,
+			    "propose %" PRIu64 " %.*s -> %" PRIu64 "@%" PRIu64,
+			    id, (int)len, (const char *)data, idx, term);
 		else
-			h_note(h, "propose %" PRIu64 " <%zuB> -> %" PRIu64 "@%" PRIu64,
-			       id, len, idx, term);
+			h_note(h,
+			    "propose %" PRIu64 " <%zuB> -> %" PRIu64
+			    "@%" PRIu64,
+			    id, len, idx, term);
 		if (index != NULL)
 			*index = idx;
 	} else {
 		h_note(h, "propose %" PRIu64 " <%zuB> -> %s", id, len,
-		       dsc_errname(rc));
+		    dsc_errname(rc));
 	}
 	return rc;
 }
@@ -1426,7 +1446,7 @@ read_index(struct harness *h, uint64_t id, uint64_t ctx)
 	int rc = raft_read_index(h_raft(h, id), ctx);
 
 	snprintf(what, sizeof(what), "read_index %" PRIu64 " context=%" PRIu64,
-		 id, ctx);
+	    id, ctx);
 	note_rc(h, what, rc);
 	return rc;
 }
@@ -1437,22 +1457,23 @@ transfer(struct harness *h, uint64_t from, uint64_t to)
 	char what[64];
 	int rc = raft_transfer_leader(h_raft(h, from), to);
 
-	snprintf(what, sizeof(what), "transfer %" PRIu64 " -> %" PRIu64, from,
-		 to);
+	snprintf(
+	    what, sizeof(what), "transfer %" PRIu64 " -> %" PRIu64, from, to);
 	note_rc(h, what, rc);
 	return rc;
 }
 
 static int
-conf_change(struct harness *h, uint64_t leader, enum raft_conf_op op,
-	    uint64_t id)
+conf_change(
+    struct harness *h, uint64_t leader, enum raft_conf_op op, uint64_t id)
 {
 	char what[96];
 	uint64_t index = 0;
 	int rc = raft_propose_conf(h_raft(h, leader), op, id, &index);
 
-	snprintf(what, sizeof(what), "%s %" PRIu64 " on %" PRIu64 " -> index %" PRIu64,
-		 conf_op_name(op), id, leader, index);
+	snprintf(what, sizeof(what),
+	    "%s %" PRIu64 " on %" PRIu64 " -> index %" PRIu64, conf_op_name(op),
+	    id, leader, index);
 	note_rc(h, what, rc);
 	return rc;
 }
@@ -1502,7 +1523,7 @@ compact(struct harness *h, uint64_t id, uint64_t index)
 		/* Let the core judge a request the harness cannot save. */
 		rc = raft_snapshot(r, index, "", 0, 0);
 		h_note(h, "compact %" PRIu64 " at %" PRIu64 " -> %s", id, index,
-		       dsc_errname(rc));
+		    dsc_errname(rc));
 		return rc;
 	}
 	meta.index = index;
@@ -1517,7 +1538,7 @@ compact(struct harness *h, uint64_t id, uint64_t index)
 	rc = raft_snapshot(r, index, image, len, 0);
 	free(image);
 	h_note(h, "compact %" PRIu64 " at %" PRIu64 "@%" PRIu64 " -> %s", id,
-	       index, meta.term, dsc_errname(rc));
+	    index, meta.term, dsc_errname(rc));
 	if (rc != 0) {
 		free(n->snap_data);
 		n->has_snap = had_snap;
@@ -1651,18 +1672,18 @@ h_log(struct harness *h, uint64_t id)
 	bool sp = false;
 
 	scratch_reset(h);
-	first = n->has_snap ? n->snap.index
-			    : (n->n_log > 0 ? n->log[0].index : 1);
+	first =
+	    n->has_snap ? n->snap.index : (n->n_log > 0 ? n->log[0].index : 1);
 	if (first != 1)
 		sb_addf(&h->scratch, "%" PRIu64 ":", first);
 	if (n->has_snap && n->snap.index > 0) {
 		sb_addf(&h->scratch, "%s%" PRIu64, first != 1 ? " " : "",
-			n->snap.term);
+		    n->snap.term);
 		sp = true;
 	}
 	for (size_t i = 0; i < n->n_log; i++) {
 		sb_addf(&h->scratch, "%s%" PRIu64, sp || first != 1 ? " " : "",
-			n->log[i].term);
+		    n->log[i].term);
 		sp = true;
 	}
 	return sb_str(&h->scratch);
@@ -1761,7 +1782,7 @@ print_list(const char *title, const char *const *items, size_t n)
 /* Prints the difference and returns false when @got does not match. */
 static bool
 compare_lines(const char *file, int line, const char *what,
-	      const char *const *want, const char *const *got, size_t ngot)
+    const char *const *want, const char *const *got, size_t ngot)
 {
 	size_t nwant = 0;
 	bool ok;
@@ -1780,8 +1801,8 @@ compare_lines(const char *file, int line, const char *what,
 }
 
 void
-h_expect_msgs(struct harness *h, const char *file, int line,
-	      const char *const *want)
+h_expect_msgs(
+    struct harness *h, const char *file, int line, const char *const *want)
 {
 	const char **got = xcalloc(h->n_lines - h->mark + 1, sizeof(*got));
 	size_t ngot = 0;
@@ -1798,8 +1819,8 @@ h_expect_msgs(struct harness *h, const char *file, int line,
 }
 
 void
-h_expect_queued(struct harness *h, const char *file, int line,
-		const char *const *want)
+h_expect_queued(
+    struct harness *h, const char *file, int line, const char *const *want)
 {
 	char **got;
 	size_t ngot;
@@ -1815,7 +1836,7 @@ h_expect_queued(struct harness *h, const char *file, int line,
 		got[i] = b.s;
 	}
 	ok = compare_lines(file, line, "queued messages", want,
-			   (const char *const *)got, ngot);
+	    (const char *const *)got, ngot);
 	for (size_t i = 0; i < ngot; i++)
 		free(got[i]);
 	free(got);
@@ -1825,35 +1846,35 @@ h_expect_queued(struct harness *h, const char *file, int line,
 
 void
 h_expect_role(struct harness *h, const char *file, int line, uint64_t id,
-	      enum raft_role role)
+    enum raft_role role)
 {
 	enum raft_role got = raft_role(h_raft(h, id));
 
 	if (got != role)
 		h_fail_at(h, file, line, "role of %" PRIu64 ": %s, want %s", id,
-			  raft_role_name(got), raft_role_name(role));
+		    raft_role_name(got), raft_role_name(role));
 }
 
 void
 h_expect_u64(struct harness *h, const char *file, int line, const char *what,
-	     uint64_t got, uint64_t want)
+    uint64_t got, uint64_t want)
 {
 	if (got != want)
 		h_fail_at(h, file, line, "%s: %" PRIu64 ", want %" PRIu64, what,
-			  got, want);
+		    got, want);
 }
 
 void
 h_expect_str(struct harness *h, const char *file, int line, const char *what,
-	     const char *got, const char *want)
+    const char *got, const char *want)
 {
 	if (strcmp(got, want) != 0) {
 		char *g = strdup(got);
 
 		if (g == NULL)
 			abort();
-		fprintf(stderr, "  %s:%d: %s: \"%s\", want \"%s\"\n", file, line,
-			what, g, want);
+		fprintf(stderr, "  %s:%d: %s: \"%s\", want \"%s\"\n", file,
+		    line, what, g, want);
 		free(g);
 		h_fail_at(h, file, line, "%s differs (see above)", what);
 	}
@@ -1861,45 +1882,44 @@ h_expect_str(struct harness *h, const char *file, int line, const char *what,
 
 void
 h_expect_read(struct harness *h, const char *file, int line, uint64_t id,
-	      uint64_t ctx, int ok, uint64_t index)
+    uint64_t ctx, int ok, uint64_t index)
 {
 	const struct raft_read *r = h_read(h, id, ctx);
 
 	if (ok < 0) {
 		if (r != NULL)
 			h_fail_at(h, file, line,
-				  "read %" PRIu64 " on %" PRIu64
-				  " answered (%s, index %" PRIu64 "), want none",
-				  ctx, id, r->ok ? "ok" : "failed", r->index);
+			    "read %" PRIu64 " on %" PRIu64
+			    " answered (%s, index %" PRIu64 "), want none",
+			    ctx, id, r->ok ? "ok" : "failed", r->index);
 		return;
 	}
 	if (r == NULL)
 		h_fail_at(h, file, line,
-			  "read %" PRIu64 " on %" PRIu64 " not answered", ctx,
-			  id);
+		    "read %" PRIu64 " on %" PRIu64 " not answered", ctx, id);
 	if (r->ok != (ok == 1))
 		h_fail_at(h, file, line,
-			  "read %" PRIu64 " on %" PRIu64 ": %s, want %s", ctx,
-			  id, r->ok ? "ok" : "failed", ok ? "ok" : "failed");
+		    "read %" PRIu64 " on %" PRIu64 ": %s, want %s", ctx, id,
+		    r->ok ? "ok" : "failed", ok ? "ok" : "failed");
 	if (ok == 1 && index != 0 && r->index != index)
 		h_fail_at(h, file, line,
-			  "read %" PRIu64 " on %" PRIu64 ": index %" PRIu64
-			  ", want %" PRIu64,
-			  ctx, id, r->index, index);
+		    "read %" PRIu64 " on %" PRIu64 ": index %" PRIu64
+		    ", want %" PRIu64,
+		    ctx, id, r->index, index);
 }
 
 void
-h_expect_logs_match(struct harness *h, const char *file, int line, uint64_t a,
-		    uint64_t b)
+h_expect_logs_match(
+    struct harness *h, const char *file, int line, uint64_t a, uint64_t b)
 {
 	struct h_node *na = node_of(h, a), *nb = node_of(h, b);
 	uint64_t la = store_last(na), lb = store_last(nb);
 
 	if (la != lb)
 		h_fail_at(h, file, line,
-			  "logs of %" PRIu64 " and %" PRIu64
-			  ": last index %" PRIu64 " vs %" PRIu64,
-			  a, b, la, lb);
+		    "logs of %" PRIu64 " and %" PRIu64 ": last index %" PRIu64
+		    " vs %" PRIu64,
+		    a, b, la, lb);
 	for (size_t i = 0; i < na->n_log; i++) {
 		const struct raft_entry *e = &na->log[i];
 
@@ -1910,22 +1930,21 @@ h_expect_logs_match(struct harness *h, const char *file, int line, uint64_t a,
 				continue;
 			if (f->term != e->term || f->type != e->type ||
 			    f->len != e->len ||
-			    (e->len > 0 && memcmp(e->data, f->data, e->len) != 0))
+			    (e->len > 0 &&
+			        memcmp(e->data, f->data, e->len) != 0))
 				h_fail_at(h, file, line,
-					  "logs of %" PRIu64 " and %" PRIu64
-					  " differ at %" PRIu64
-					  ": %" PRIu64 "@%" PRIu64
-					  " vs %" PRIu64 "@%" PRIu64,
-					  a, b, e->index, e->index, e->term,
-					  f->index, f->term);
+				    "logs of %" PRIu64 " and %" PRIu64
+				    " differ at %" PRIu64 ": %" PRIu64
+				    "@%" PRIu64 " vs %" PRIu64 "@%" PRIu64,
+				    a, b, e->index, e->index, e->term, f->index,
+				    f->term);
 		}
 	}
 	uint64_t ta, tb;
 	if (!store_term(na, la, &ta) || !store_term(nb, lb, &tb) || ta != tb)
 		h_fail_at(h, file, line,
-			  "logs of %" PRIu64 " and %" PRIu64
-			  ": last terms differ",
-			  a, b);
+		    "logs of %" PRIu64 " and %" PRIu64 ": last terms differ", a,
+		    b);
 }
 
 /* ------------------------------------------------------------------------

@@ -73,15 +73,15 @@
 
 /* Cluster options; zero means the default noted. */
 struct h_opts {
-	bool pre_vote;			/* default off */
-	bool check_quorum;		/* default off */
-	unsigned learners;		/* ids n+1..n+learners boot as learners */
-	unsigned election_ticks;	/* default 10 */
-	unsigned heartbeat_ticks;	/* default 1 */
-	unsigned max_inflight;		/* default: the core's */
-	size_t max_msg_bytes;		/* default: the core's */
-	size_t max_uncommitted_bytes;	/* default 0, no limit */
-	uint64_t seed;			/* default 1; node i gets seed*1000+i */
+	bool pre_vote;                /* default off */
+	bool check_quorum;            /* default off */
+	unsigned learners;            /* ids n+1..n+learners boot as learners */
+	unsigned election_ticks;      /* default 10 */
+	unsigned heartbeat_ticks;     /* default 1 */
+	unsigned max_inflight;        /* default: the core's */
+	size_t max_msg_bytes;         /* default: the core's */
+	size_t max_uncommitted_bytes; /* default 0, no limit */
+	uint64_t seed;                /* default 1; node i gets seed*1000+i */
 };
 
 /* h_new(3, H_OPTS(.pre_vote = true, .check_quorum = true)) */
@@ -107,8 +107,7 @@ unsigned h_election_ticks(const struct harness *h);
  * payload "<index>@<term>". hard.term = @term, no vote, commit = 1.
  * For Figure 3.7-style setups; give every node a log.
  */
-void set_log(struct harness *h, uint64_t id, uint64_t term,
-	     const char *terms);
+void set_log(struct harness *h, uint64_t id, uint64_t term, const char *terms);
 
 /* Adds node @id with empty storage and no configuration (not yet member). */
 void h_add_node(struct harness *h, uint64_t id);
@@ -124,15 +123,15 @@ void tick_all(struct harness *h, unsigned n);
  * Ticks @id one tick at a time until its role is @role; returns the ticks it
  * took. Fails the test after @max ticks.
  */
-unsigned tick_until_role(struct harness *h, uint64_t id, enum raft_role role,
-			 unsigned max);
+unsigned tick_until_role(
+    struct harness *h, uint64_t id, enum raft_role role, unsigned max);
 /* Same, until @id's term is at least @term. */
-unsigned tick_until_term(struct harness *h, uint64_t id, uint64_t term,
-			 unsigned max);
+unsigned tick_until_term(
+    struct harness *h, uint64_t id, uint64_t term, unsigned max);
 /* Returns raft_propose's result; *@index (if not NULL) gets the index. */
 int propose(struct harness *h, uint64_t id, const char *data);
 int propose_n(struct harness *h, uint64_t id, const void *data, size_t len,
-	      uint64_t *index);
+    uint64_t *index);
 int read_index(struct harness *h, uint64_t id, uint64_t ctx);
 int transfer(struct harness *h, uint64_t from, uint64_t to);
 int add_learner(struct harness *h, uint64_t leader, uint64_t id);
@@ -173,16 +172,16 @@ void restart(struct harness *h, uint64_t id);
 
 /* Adds a note to the transcript. */
 void h_note(struct harness *h, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Forget moved messages so far (the next EXPECT_MSGS starts here). */
 void h_mark(struct harness *h);
 /* The shape of one moved message, for checks on sizes and counts. */
 struct h_moved {
 	uint64_t from, to;
-	uint8_t type;		/* enum raft_msg_type */
+	uint8_t type; /* enum raft_msg_type */
 	bool dropped, reject;
 	size_t n_entries;
-	size_t bytes;		/* payload bytes of the entries */
+	size_t bytes; /* payload bytes of the entries */
 };
 
 /* Moved messages since the mark, in order; *@n gets how many. */
@@ -199,8 +198,8 @@ size_t h_count_queued(struct harness *h, const char *pattern);
 size_t h_queue_len(struct harness *h);
 void h_dump(const struct harness *h);
 /* Renders @m as a transcript line (without the arrow when @m->from is 0). */
-void h_render_msg(const struct raft_msg *m, bool dropped, char *out,
-		  size_t size);
+void h_render_msg(
+    const struct raft_msg *m, bool dropped, char *out, size_t size);
 /* The applied payloads of @id joined with ","; valid until the next call. */
 const char *h_applied(struct harness *h, uint64_t id);
 /* Saved log terms of @id from index 1 ("1 1 2"), "N: ..." if it starts at N. */
@@ -217,28 +216,27 @@ uint64_t h_vote(struct harness *h, uint64_t id);
  */
 const char *pat(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The latest read result for @ctx on @id, or NULL. */
-const struct raft_read *h_read(const struct harness *h, uint64_t id,
-			       uint64_t ctx);
+const struct raft_read *h_read(
+    const struct harness *h, uint64_t id, uint64_t ctx);
 
 /* ---- Checks (print the transcript and fail the test) ----------------- */
 
 _Noreturn void h_fail_at(struct harness *h, const char *file, int line,
-			 const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-void h_expect_msgs(struct harness *h, const char *file, int line,
-		   const char *const *want);
-void h_expect_queued(struct harness *h, const char *file, int line,
-		     const char *const *want);
-void h_expect_role(struct harness *h, const char *file, int line,
-		   uint64_t id, enum raft_role role);
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void h_expect_msgs(
+    struct harness *h, const char *file, int line, const char *const *want);
+void h_expect_queued(
+    struct harness *h, const char *file, int line, const char *const *want);
+void h_expect_role(struct harness *h, const char *file, int line, uint64_t id,
+    enum raft_role role);
 void h_expect_u64(struct harness *h, const char *file, int line,
-		  const char *what, uint64_t got, uint64_t want);
+    const char *what, uint64_t got, uint64_t want);
 void h_expect_str(struct harness *h, const char *file, int line,
-		  const char *what, const char *got, const char *want);
-void h_expect_read(struct harness *h, const char *file, int line,
-		   uint64_t id, uint64_t ctx, int ok, uint64_t index);
-void h_expect_logs_match(struct harness *h, const char *file, int line,
-			 uint64_t a, uint64_t b);
+    const char *what, const char *got, const char *want);
+void h_expect_read(struct harness *h, const char *file, int line, uint64_t id,
+    uint64_t ctx, int ok, uint64_t index);
+void h_expect_logs_match(
+    struct harness *h, const char *file, int line, uint64_t a, uint64_t b);
 
 #define H_FAIL(h, ...) h_fail_at((h), __FILE__, __LINE__, __VA_ARGS__)
 #define H_ASSERT(h, cond)                                                      \
@@ -252,41 +250,42 @@ void h_expect_logs_match(struct harness *h, const char *file, int line,
 /* Exactly these moved messages since the last check (or h_mark). */
 #define EXPECT_MSGS(h, ...)                                                    \
 	h_expect_msgs((h), __FILE__, __LINE__,                                 \
-		      (const char *const[]){ __VA_ARGS__, NULL })
+	    (const char *const[]){ __VA_ARGS__, NULL })
 #define EXPECT_NO_MSGS(h)                                                      \
 	h_expect_msgs((h), __FILE__, __LINE__, (const char *const[]){ NULL })
 /* Exactly these messages in the queue now (processes readies first). */
 #define EXPECT_QUEUED(h, ...)                                                  \
 	h_expect_queued((h), __FILE__, __LINE__,                               \
-			(const char *const[]){ __VA_ARGS__, NULL })
+	    (const char *const[]){ __VA_ARGS__, NULL })
 #define EXPECT_NOTHING_QUEUED(h)                                               \
 	h_expect_queued((h), __FILE__, __LINE__, (const char *const[]){ NULL })
 
-#define EXPECT_ROLE(h, id, role) h_expect_role((h), __FILE__, __LINE__, id, role)
+#define EXPECT_ROLE(h, id, role)                                               \
+	h_expect_role((h), __FILE__, __LINE__, id, role)
 #define EXPECT_TERM(h, id, t)                                                  \
 	h_expect_u64((h), __FILE__, __LINE__, "term of " #id,                  \
-		     raft_term(h_raft((h), (id))), (t))
+	    raft_term(h_raft((h), (id))), (t))
 #define EXPECT_LEADER(h, id, l)                                                \
 	h_expect_u64((h), __FILE__, __LINE__, "leader known to " #id,          \
-		     raft_leader(h_raft((h), (id))), (l))
+	    raft_leader(h_raft((h), (id))), (l))
 #define EXPECT_VOTE(h, id, v)                                                  \
-	h_expect_u64((h), __FILE__, __LINE__, "vote of " #id, h_vote((h), (id)), \
-		     (v))
+	h_expect_u64(                                                          \
+	    (h), __FILE__, __LINE__, "vote of " #id, h_vote((h), (id)), (v))
 #define EXPECT_COMMIT(h, id, c)                                                \
 	h_expect_u64((h), __FILE__, __LINE__, "commit of " #id,                \
-		     raft_commit_index(h_raft((h), (id))), (c))
+	    raft_commit_index(h_raft((h), (id))), (c))
 #define EXPECT_LAST_INDEX(h, id, i)                                            \
 	h_expect_u64((h), __FILE__, __LINE__, "last index of " #id,            \
-		     raft_last_index(h_raft((h), (id))), (i))
+	    raft_last_index(h_raft((h), (id))), (i))
 #define EXPECT_APPLIED(h, id, s)                                               \
 	h_expect_str((h), __FILE__, __LINE__, "applied by " #id,               \
-		     h_applied((h), (id)), (s))
+	    h_applied((h), (id)), (s))
 #define EXPECT_LOG(h, id, s)                                                   \
-	h_expect_str((h), __FILE__, __LINE__, "log of " #id, h_log((h), (id)), \
-		     (s))
+	h_expect_str(                                                          \
+	    (h), __FILE__, __LINE__, "log of " #id, h_log((h), (id)), (s))
 #define EXPECT_CONF(h, id, s)                                                  \
 	h_expect_str((h), __FILE__, __LINE__, "configuration of " #id,         \
-		     h_conf((h), (id)), (s))
+	    h_conf((h), (id)), (s))
 /* The latest answer to read @ctx on @id: ok with @index (0: any index). */
 #define EXPECT_READ_OK(h, id, ctx, index)                                      \
 	h_expect_read((h), __FILE__, __LINE__, id, ctx, 1, index)

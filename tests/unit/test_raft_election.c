@@ -20,7 +20,7 @@
 #include "raft_harness.h"
 #include "t.h"
 
-#define ET 10	/* the harness's default election timeout, in ticks */
+#define ET 10 /* the harness's default election timeout, in ticks */
 
 struct base {
 	uint64_t term, index, log_term;
@@ -61,7 +61,7 @@ TEST(follower_adopts_higher_term)
 	struct base b = base_of(h, 1);
 	struct raft_msg m = msg(RAFT_MSG_HEARTBEAT, 2, 1, b.term + 5);
 
-	T_EQ(h_step(h, 1, &m), 0);
+	H_EQ(h, h_step(h, 1, &m), 0);
 	EXPECT_ROLE(h, 1, RAFT_FOLLOWER);
 	EXPECT_TERM(h, 1, b.term + 5);
 	EXPECT_LEADER(h, 1, 2);
@@ -78,7 +78,7 @@ TEST(candidate_steps_down_on_higher_term)
 
 	campaign(h, 1);
 	EXPECT_ROLE(h, 1, RAFT_CANDIDATE);
-	T_EQ(h_step(h, 1, &m), 0);
+	H_EQ(h, h_step(h, 1, &m), 0);
 	EXPECT_ROLE(h, 1, RAFT_FOLLOWER);
 	EXPECT_TERM(h, 1, b.term + 5);
 	h_free(h);
@@ -98,11 +98,11 @@ TEST(leader_steps_down_on_higher_term)
 	m = msg(RAFT_MSG_VOTE, 3, 1, b.term + 1);
 	m.index = b.index;
 	m.log_term = b.log_term;
-	T_EQ(h_step(h, 1, &m), 0);
+	H_EQ(h, h_step(h, 1, &m), 0);
 	EXPECT_ROLE(h, 1, RAFT_FOLLOWER);
 	EXPECT_TERM(h, 1, b.term + 1);
-	EXPECT_QUEUED(h, pat("1->3 VOTE_RESP term=%" PRIu64 " reject=0",
-			     b.term + 1));
+	EXPECT_QUEUED(
+	    h, pat("1->3 VOTE_RESP term=%" PRIu64 " reject=0", b.term + 1));
 	h_free(h);
 }
 
@@ -117,13 +117,13 @@ TEST(stale_term_request_rejected)
 	elect(h, 1);
 	b = base_of(h, 1);
 	m = msg(RAFT_MSG_HEARTBEAT, 2, 1, b.term - 1);
-	T_EQ(h_step(h, 1, &m), 0);
+	H_EQ(h, h_step(h, 1, &m), 0);
 	EXPECT_ROLE(h, 1, RAFT_LEADER);
 	EXPECT_TERM(h, 1, b.term);
 	EXPECT_LEADER(h, 1, 1);
 	/* Whatever goes back carries the current term. */
 	H_EQ(h, h_count_queued(h, "1->2 APPEND_RESP"),
-	     h_count_queued(h, pat("1->2 APPEND_RESP term=%" PRIu64, b.term)));
+	    h_count_queued(h, pat("1->2 APPEND_RESP term=%" PRIu64, b.term)));
 	h_free(h);
 }
 
@@ -162,10 +162,12 @@ TEST(follower_starts_election_after_timeout)
 	H_EQ(h, h_saved_hard(h, 1).vote, 1);
 	deliver_only(h, 1, 0);
 	EXPECT_MSGS(h,
-		    pat("1->2 VOTE term=%" PRIu64 " index=%" PRIu64
-			" log_term=%" PRIu64, b.term + 1, b.index, b.log_term),
-		    pat("1->3 VOTE term=%" PRIu64 " index=%" PRIu64
-			" log_term=%" PRIu64, b.term + 1, b.index, b.log_term));
+	    pat("1->2 VOTE term=%" PRIu64 " index=%" PRIu64
+	        " log_term=%" PRIu64,
+	        b.term + 1, b.index, b.log_term),
+	    pat("1->3 VOTE term=%" PRIu64 " index=%" PRIu64
+	        " log_term=%" PRIu64,
+	        b.term + 1, b.index, b.log_term));
 	h_free(h);
 }
 
@@ -218,7 +220,7 @@ TEST(follower_granting_vote_restarts_election_timer)
 	EXPECT_ROLE(h, 2, RAFT_FOLLOWER);
 	m.index = b.index;
 	m.log_term = b.log_term;
-	T_EQ(h_step(h, 2, &m), 0);
+	H_EQ(h, h_step(h, 2, &m), 0);
 	EXPECT_VOTE(h, 2, 1);
 	/* Without the reset the timeout (< 2 * ET) would fire in here. */
 	tick(h, 2, ET - 1);
@@ -236,7 +238,7 @@ TEST(candidate_wins_with_majority_of_votes)
 {
 	static const struct {
 		unsigned size;
-		const char *votes;	/* per peer 2..size: y, n or - */
+		const char *votes; /* per peer 2..size: y, n or - */
 		enum raft_role want;
 	} cases[] = {
 		{ 1, "", RAFT_LEADER },
@@ -259,7 +261,7 @@ TEST(candidate_wins_with_majority_of_votes)
 		uint64_t term;
 
 		h_note(h, "case %zu: %u servers, votes '%s'", i, cases[i].size,
-		       cases[i].votes);
+		    cases[i].votes);
 		campaign(h, 1);
 		process(h);
 		drop(h, 0, 0);
@@ -271,7 +273,7 @@ TEST(candidate_wins_with_majority_of_votes)
 				continue;
 			m = msg(RAFT_MSG_VOTE_RESP, p + 2, 1, term);
 			m.reject = cases[i].votes[p] == 'n';
-			T_EQ(h_step(h, 1, &m), 0);
+			H_EQ(h, h_step(h, 1, &m), 0);
 		}
 		process(h);
 		EXPECT_ROLE(h, 1, cases[i].want);
@@ -296,7 +298,7 @@ TEST(candidate_becomes_follower_on_append_of_same_term)
 		m = msg(RAFT_MSG_APPEND, 2, 1, b.term + 1 + ahead);
 		m.index = b.index;
 		m.log_term = b.log_term;
-		T_EQ(h_step(h, 1, &m), 0);
+		H_EQ(h, h_step(h, 1, &m), 0);
 		EXPECT_ROLE(h, 1, RAFT_FOLLOWER);
 		EXPECT_TERM(h, 1, b.term + 1 + ahead);
 		EXPECT_LEADER(h, 1, 2);
@@ -319,14 +321,14 @@ TEST(candidate_counts_each_voter_once)
 	term = raft_term(h_raft(h, 1));
 	for (int i = 0; i < 3; i++) {
 		m = msg(RAFT_MSG_VOTE_RESP, 2, 1, term);
-		T_EQ(h_step(h, 1, &m), 0);
+		H_EQ(h, h_step(h, 1, &m), 0);
 	}
 	m = msg(RAFT_MSG_VOTE_RESP, 9, 1, term);
-	T_EQ(h_step(h, 1, &m), 0);
+	H_EQ(h, h_step(h, 1, &m), 0);
 	process(h);
 	EXPECT_ROLE(h, 1, RAFT_CANDIDATE);
 	m = msg(RAFT_MSG_VOTE_RESP, 3, 1, term);
-	T_EQ(h_step(h, 1, &m), 0);
+	H_EQ(h, h_step(h, 1, &m), 0);
 	process(h);
 	EXPECT_ROLE(h, 1, RAFT_LEADER);
 	h_free(h);
@@ -341,12 +343,12 @@ TEST(candidate_ignores_append_of_older_term)
 	struct raft_msg m;
 
 	campaign(h, 1);
-	campaign(h, 1);		/* a second round: term b + 2 */
+	campaign(h, 1); /* a second round: term b + 2 */
 	EXPECT_TERM(h, 1, b.term + 2);
 	m = msg(RAFT_MSG_APPEND, 2, 1, b.term + 1);
 	m.index = b.index;
 	m.log_term = b.log_term;
-	T_EQ(h_step(h, 1, &m), 0);
+	H_EQ(h, h_step(h, 1, &m), 0);
 	EXPECT_ROLE(h, 1, RAFT_CANDIDATE);
 	EXPECT_TERM(h, 1, b.term + 2);
 	h_free(h);
@@ -429,7 +431,7 @@ TEST(vote_rejected_for_stale_term)
 	set_log(h, 1, 5, "1 1");
 	m.index = 2;
 	m.log_term = 1;
-	T_EQ(h_step(h, 1, &m), 0);
+	H_EQ(h, h_step(h, 1, &m), 0);
 	EXPECT_TERM(h, 1, 5);
 	EXPECT_VOTE(h, 1, RAFT_NONE);
 	H_EQ(h, h_count_queued(h, "1->2 VOTE_RESP reject=0"), 0);
@@ -450,16 +452,16 @@ TEST(vote_granted_once_per_term)
 		m = msg(RAFT_MSG_VOTE, from, 1, t);
 		m.index = b.index;
 		m.log_term = b.log_term;
-		T_EQ(h_step(h, 1, &m), 0);
+		H_EQ(h, h_step(h, 1, &m), 0);
 		process(h);
 	}
 	m = msg(RAFT_MSG_VOTE, 2, 1, t);
 	m.index = b.index;
 	m.log_term = b.log_term;
-	T_EQ(h_step(h, 1, &m), 0);
+	H_EQ(h, h_step(h, 1, &m), 0);
 	EXPECT_QUEUED(h, pat("1->2 VOTE_RESP term=%" PRIu64 " reject=0", t),
-		      pat("1->3 VOTE_RESP reject=1"),
-		      pat("1->2 VOTE_RESP term=%" PRIu64 " reject=0", t));
+	    pat("1->3 VOTE_RESP reject=1"),
+	    pat("1->2 VOTE_RESP term=%" PRIu64 " reject=0", t));
 	EXPECT_VOTE(h, 1, 2);
 	H_EQ(h, h_saved_hard(h, 1).vote, 2);
 	h_free(h);
@@ -476,8 +478,8 @@ TEST(vote_granted_once_per_term)
 TEST(follower_rejects_vote_for_stale_log)
 {
 	static const struct {
-		const char *log;	/* voter's terms from index 1 */
-		uint64_t log_term, index;	/* candidate's last entry */
+		const char *log;          /* voter's terms from index 1 */
+		uint64_t log_term, index; /* candidate's last entry */
 		bool reject;
 	} cases[] = {
 		/* same last term: longer or equal wins */
@@ -503,9 +505,9 @@ TEST(follower_rejects_vote_for_stale_log)
 		set_log(h, 1, 2, cases[i].log);
 		m.index = cases[i].index;
 		m.log_term = cases[i].log_term;
-		T_EQ(h_step(h, 1, &m), 0);
-		EXPECT_QUEUED(h, pat("1->2 VOTE_RESP term=3 reject=%d",
-				     cases[i].reject));
+		H_EQ(h, h_step(h, 1, &m), 0);
+		EXPECT_QUEUED(
+		    h, pat("1->2 VOTE_RESP term=3 reject=%d", cases[i].reject));
 		EXPECT_VOTE(h, 1, cases[i].reject ? RAFT_NONE : 2);
 		h_free(h);
 	}
@@ -520,7 +522,7 @@ TEST(candidate_missing_committed_entry_cannot_win)
 
 	elect(h, 1);
 	isolate(h, 3);
-	T_EQ(propose(h, 1, "x"), 0);
+	H_EQ(h, propose(h, 1, "x"), 0);
 	stabilize(h);
 	EXPECT_APPLIED(h, 2, "x");
 	heal(h);
@@ -550,10 +552,10 @@ TEST(leader_sends_heartbeats_when_idle)
 	term = raft_term(h_raft(h, 1));
 	tick(h, 1, 1);
 	EXPECT_QUEUED(h, pat("1->2 HEARTBEAT term=%" PRIu64, term),
-		      pat("1->3 HEARTBEAT term=%" PRIu64, term));
+	    pat("1->3 HEARTBEAT term=%" PRIu64, term));
 	deliver(h);
 	EXPECT_MSGS(h, pat("1->2 HEARTBEAT term=%" PRIu64, term),
-		    pat("1->3 HEARTBEAT term=%" PRIu64, term));
+	    pat("1->3 HEARTBEAT term=%" PRIu64, term));
 	deliver(h);
 	EXPECT_MSGS(h, "2->1 HEARTBEAT_RESP", "3->1 HEARTBEAT_RESP");
 	h_free(h);
@@ -571,21 +573,19 @@ TEST(leader_appends_noop_at_term_start)
 	campaign(h, 1);
 	deliver(h);
 	EXPECT_MSGS(h, pat("1->2 VOTE term=%" PRIu64, t),
-		    pat("1->3 VOTE term=%" PRIu64, t));
+	    pat("1->3 VOTE term=%" PRIu64, t));
 	deliver(h);
 	EXPECT_MSGS(h, pat("2->1 VOTE_RESP term=%" PRIu64 " reject=0", t),
-		    pat("3->1 VOTE_RESP term=%" PRIu64 " reject=0", t));
+	    pat("3->1 VOTE_RESP term=%" PRIu64 " reject=0", t));
 	EXPECT_ROLE(h, 1, RAFT_LEADER);
 	EXPECT_LAST_INDEX(h, 1, noop);
 	EXPECT_QUEUED(h,
-		      pat("1->2 APPEND term=%" PRIu64 " index=%" PRIu64
-			  " log_term=%" PRIu64 " entries=[%" PRIu64 "@%" PRIu64
-			  ":noop]",
-			  t, b.index, b.log_term, noop, t),
-		      pat("1->3 APPEND term=%" PRIu64 " index=%" PRIu64
-			  " log_term=%" PRIu64 " entries=[%" PRIu64 "@%" PRIu64
-			  ":noop]",
-			  t, b.index, b.log_term, noop, t));
+	    pat("1->2 APPEND term=%" PRIu64 " index=%" PRIu64
+	        " log_term=%" PRIu64 " entries=[%" PRIu64 "@%" PRIu64 ":noop]",
+	        t, b.index, b.log_term, noop, t),
+	    pat("1->3 APPEND term=%" PRIu64 " index=%" PRIu64
+	        " log_term=%" PRIu64 " entries=[%" PRIu64 "@%" PRIu64 ":noop]",
+	        t, b.index, b.log_term, noop, t));
 	stabilize(h);
 	for (uint64_t id = 1; id <= 3; id++)
 		EXPECT_COMMIT(h, id, noop);
@@ -612,21 +612,23 @@ TEST(prevote_then_vote)
 	EXPECT_TERM(h, 1, b.term);
 	deliver(h);
 	EXPECT_MSGS(h,
-		    pat("1->2 PREVOTE term=%" PRIu64 " index=%" PRIu64
-			" log_term=%" PRIu64, t, b.index, b.log_term),
-		    pat("1->3 PREVOTE term=%" PRIu64 " index=%" PRIu64
-			" log_term=%" PRIu64, t, b.index, b.log_term));
+	    pat("1->2 PREVOTE term=%" PRIu64 " index=%" PRIu64
+	        " log_term=%" PRIu64,
+	        t, b.index, b.log_term),
+	    pat("1->3 PREVOTE term=%" PRIu64 " index=%" PRIu64
+	        " log_term=%" PRIu64,
+	        t, b.index, b.log_term));
 	EXPECT_TERM(h, 2, b.term);
 	EXPECT_TERM(h, 3, b.term);
 	EXPECT_VOTE(h, 2, RAFT_NONE);
 	deliver(h);
 	EXPECT_MSGS(h, pat("2->1 PREVOTE_RESP term=%" PRIu64 " reject=0", t),
-		    pat("3->1 PREVOTE_RESP term=%" PRIu64 " reject=0", t));
+	    pat("3->1 PREVOTE_RESP term=%" PRIu64 " reject=0", t));
 	EXPECT_ROLE(h, 1, RAFT_CANDIDATE);
 	EXPECT_TERM(h, 1, t);
 	deliver(h);
 	EXPECT_MSGS(h, pat("1->2 VOTE term=%" PRIu64, t),
-		    pat("1->3 VOTE term=%" PRIu64, t));
+	    pat("1->3 VOTE term=%" PRIu64, t));
 	stabilize(h);
 	EXPECT_ROLE(h, 1, RAFT_LEADER);
 	EXPECT_TERM(h, 2, t);
@@ -665,7 +667,7 @@ TEST(prevote_rejected_for_stale_log)
 	campaign(h, 1);
 	stabilize(h);
 	EXPECT_MSGS(h, "1->2 PREVOTE term=3", "1->3 PREVOTE term=3",
-		    "2->1 PREVOTE_RESP reject=1", "3->1 PREVOTE_RESP reject=1");
+	    "2->1 PREVOTE_RESP reject=1", "3->1 PREVOTE_RESP reject=1");
 	for (uint64_t id = 1; id <= 3; id++)
 		EXPECT_TERM(h, id, 2);
 	EXPECT_ROLE(h, 1, RAFT_FOLLOWER);
@@ -683,7 +685,7 @@ TEST(prevote_rejected_for_stale_log)
 TEST(prevote_rejoining_node_does_not_disrupt)
 {
 	struct harness *h =
-		h_new(3, H_OPTS(.pre_vote = true, .check_quorum = true));
+	    h_new(3, H_OPTS(.pre_vote = true, .check_quorum = true));
 	uint64_t term;
 
 	elect(h, 1);
@@ -716,7 +718,7 @@ TEST(prevote_rejoining_node_does_not_disrupt)
 TEST(prevote_with_checkquorum_elects_after_leader_lost)
 {
 	struct harness *h =
-		h_new(3, H_OPTS(.pre_vote = true, .check_quorum = true));
+	    h_new(3, H_OPTS(.pre_vote = true, .check_quorum = true));
 	uint64_t term;
 
 	elect(h, 1);
@@ -851,7 +853,7 @@ TEST(checkquorum_stuck_candidate_rejoins)
 	isolate(h, 3);
 	tick_until_term(h, 3, term + 3, 8 * ET);
 	drop(h, 0, 0);
-	T_EQ(propose(h, 1, "x"), 0);
+	H_EQ(h, propose(h, 1, "x"), 0);
 	stabilize(h);
 	heal(h);
 	h_mark(h);
@@ -895,7 +897,7 @@ TEST(lease_follower_ignores_vote_while_hearing_from_leader)
 	h_mark(h);
 	deliver_only(h, 3, 0);
 	EXPECT_MSGS(h, pat("3->1 VOTE term=%" PRIu64, term + 3),
-		    pat("3->2 VOTE term=%" PRIu64, term + 3));
+	    pat("3->2 VOTE term=%" PRIu64, term + 3));
 	EXPECT_ROLE(h, 1, RAFT_LEADER);
 	EXPECT_TERM(h, 1, term);
 	EXPECT_TERM(h, 2, term);
@@ -922,10 +924,10 @@ TEST(lease_expired_vote_considered)
 	m = msg(RAFT_MSG_VOTE, 3, 2, b.term + 1);
 	m.index = b.index;
 	m.log_term = b.log_term;
-	T_EQ(h_step(h, 2, &m), 0);
+	H_EQ(h, h_step(h, 2, &m), 0);
 	EXPECT_TERM(h, 2, b.term + 1);
-	EXPECT_QUEUED(h, pat("2->3 VOTE_RESP term=%" PRIu64 " reject=0",
-			     b.term + 1));
+	EXPECT_QUEUED(
+	    h, pat("2->3 VOTE_RESP term=%" PRIu64 " reject=0", b.term + 1));
 	h_free(h);
 }
 

@@ -41,14 +41,14 @@ TEST(add_learner_replicates_log)
 	struct harness *h = h_new(3, NULL);
 
 	elect(h, 1);
-	T_EQ(propose(h, 1, "a"), 0);
+	H_EQ(h, propose(h, 1, "a"), 0);
 	stabilize(h);
-	T_EQ(add_learner(h, 1, 4), 0);
+	H_EQ(h, add_learner(h, 1, 4), 0);
 	EXPECT_CONF(h, 1, "voters=1,2,3 learners=4");
 	stabilize(h);
 	tick(h, 1, 1);
 	stabilize(h);
-	T_EQ(propose(h, 1, "b"), 0);
+	H_EQ(h, propose(h, 1, "b"), 0);
 	stabilize(h);
 	EXPECT_APPLIED(h, 4, "a,b");
 	EXPECT_CONF(h, 4, "voters=1,2,3 learners=4");
@@ -64,7 +64,7 @@ TEST(learner_does_not_count_toward_commit)
 	elect(h, 1);
 	cut(h, 1, 2);
 	cut(h, 1, 3);
-	T_EQ(propose(h, 1, "x"), 0);
+	H_EQ(h, propose(h, 1, "x"), 0);
 	stabilize(h);
 	EXPECT_LAST_INDEX(h, 4, 3);
 	EXPECT_COMMIT(h, 1, 2);
@@ -97,7 +97,7 @@ TEST(learner_does_not_vote)
 	m.from = 4;
 	m.to = 1;
 	m.term = raft_term(h_raft(h, 1));
-	T_EQ(h_step(h, 1, &m), 0);
+	H_EQ(h, h_step(h, 1, &m), 0);
 	EXPECT_ROLE(h, 1, RAFT_CANDIDATE);
 	h_free(h);
 }
@@ -110,26 +110,26 @@ TEST(promote_refused_until_caught_up)
 	struct harness *h = h_new(3, NULL);
 
 	elect(h, 1);
-	T_EQ(propose(h, 1, "a"), 0);
+	H_EQ(h, propose(h, 1, "a"), 0);
 	stabilize(h);
 	h_add_node(h, 4);
 	cut(h, 1, 4);
-	T_EQ(add_learner(h, 1, 4), 0);
+	H_EQ(h, add_learner(h, 1, 4), 0);
 	stabilize(h);
 	EXPECT_COMMIT(h, 1, 4);
-	T_EQ(promote(h, 1, 4), DSC_EBUSY);
+	H_EQ(h, promote(h, 1, 4), DSC_EBUSY);
 	heal(h);
 	tick(h, 1, 1);
 	stabilize(h);
 	EXPECT_COMMIT(h, 4, 4);
-	T_EQ(promote(h, 1, 4), 0);
+	H_EQ(h, promote(h, 1, 4), 0);
 	stabilize(h);
 	for (uint64_t id = 1; id <= 4; id++)
 		EXPECT_CONF(h, id, "voters=1,2,3,4");
 	/* Four voters: a commit needs three. */
 	cut(h, 1, 3);
 	cut(h, 1, 4);
-	T_EQ(propose(h, 1, "b"), 0);
+	H_EQ(h, propose(h, 1, "b"), 0);
 	stabilize(h);
 	EXPECT_COMMIT(h, 1, 5);
 	h_free(h);
@@ -142,7 +142,7 @@ TEST(demote_voter_to_learner)
 	uint64_t term;
 
 	elect(h, 1);
-	T_EQ(demote(h, 1, 3), 0);
+	H_EQ(h, demote(h, 1, 3), 0);
 	stabilize(h);
 	EXPECT_CONF(h, 3, "voters=1,2 learners=3");
 	term = raft_term(h_raft(h, 3));
@@ -163,11 +163,11 @@ TEST(one_conf_change_at_a_time)
 	struct harness *h = h_new(3, NULL);
 
 	elect(h, 1);
-	T_EQ(add_learner(h, 1, 4), 0);
-	T_EQ(add_learner(h, 1, 5), DSC_EBUSY);
-	T_EQ(remove_server(h, 1, 3), DSC_EBUSY);
+	H_EQ(h, add_learner(h, 1, 4), 0);
+	H_EQ(h, add_learner(h, 1, 5), DSC_EBUSY);
+	H_EQ(h, remove_server(h, 1, 3), DSC_EBUSY);
 	stabilize(h);
-	T_EQ(add_learner(h, 1, 5), 0);
+	H_EQ(h, add_learner(h, 1, 5), 0);
 	stabilize(h);
 	EXPECT_CONF(h, 2, "voters=1,2,3 learners=4,5");
 	h_free(h);
@@ -185,10 +185,10 @@ TEST(no_conf_change_before_own_term_commit)
 	deliver(h);
 	EXPECT_ROLE(h, 1, RAFT_LEADER);
 	EXPECT_COMMIT(h, 1, 1);
-	T_EQ(add_learner(h, 1, 4), DSC_EBUSY);
+	H_EQ(h, add_learner(h, 1, 4), DSC_EBUSY);
 	stabilize(h);
 	EXPECT_COMMIT(h, 1, 2);
-	T_EQ(add_learner(h, 1, 4), 0);
+	H_EQ(h, add_learner(h, 1, 4), 0);
 	h_free(h);
 }
 
@@ -199,11 +199,11 @@ TEST(conf_change_invalid_refused)
 	struct harness *h = h_new(3, NULL);
 
 	elect(h, 1);
-	T_EQ(remove_server(h, 1, 9), DSC_EINVAL);
-	T_EQ(promote(h, 1, 2), DSC_EINVAL);
-	T_EQ(add_learner(h, 1, 2), DSC_EINVAL);
-	T_EQ(demote(h, 1, 9), DSC_EINVAL);
-	T_EQ(add_learner(h, 2, 4), DSC_ENOTLEADER);
+	H_EQ(h, remove_server(h, 1, 9), DSC_EINVAL);
+	H_EQ(h, promote(h, 1, 2), DSC_EINVAL);
+	H_EQ(h, add_learner(h, 1, 2), DSC_EINVAL);
+	H_EQ(h, demote(h, 1, 9), DSC_EINVAL);
+	H_EQ(h, add_learner(h, 2, 4), DSC_ENOTLEADER);
 	EXPECT_CONF(h, 1, "voters=1,2,3");
 	EXPECT_LAST_INDEX(h, 1, 2);
 	h_free(h);
@@ -220,7 +220,7 @@ TEST(conf_takes_effect_on_append_not_commit)
 	struct harness *h = h_new(3, NULL);
 
 	elect(h, 1);
-	T_EQ(add_learner(h, 1, 4), 0);
+	H_EQ(h, add_learner(h, 1, 4), 0);
 	deliver_only(h, 1, 2);
 	EXPECT_COMMIT(h, 2, 2);
 	EXPECT_CONF(h, 2, "voters=1,2,3 learners=4");
@@ -237,12 +237,12 @@ TEST(uncommitted_conf_rolled_back_on_truncation)
 
 	elect(h, 1);
 	isolate(h, 1);
-	T_EQ(add_learner(h, 1, 4), 0);
+	H_EQ(h, add_learner(h, 1, 4), 0);
 	EXPECT_CONF(h, 1, "voters=1,2,3 learners=4");
 	process(h);
 	drop(h, 0, 0);
 	elect(h, 2);
-	T_EQ(propose(h, 2, "y"), 0);
+	H_EQ(h, propose(h, 2, "y"), 0);
 	stabilize(h);
 	heal(h);
 	tick(h, 2, 1);
@@ -264,11 +264,11 @@ TEST(remove_follower_then_commit_without_it)
 	struct harness *h = h_new(3, NULL);
 
 	elect(h, 1);
-	T_EQ(remove_server(h, 1, 3), 0);
+	H_EQ(h, remove_server(h, 1, 3), 0);
 	stabilize(h);
 	EXPECT_CONF(h, 2, "voters=1,2");
 	crash(h, 3);
-	T_EQ(propose(h, 1, "x"), 0);
+	H_EQ(h, propose(h, 1, "x"), 0);
 	stabilize(h);
 	EXPECT_APPLIED(h, 2, "x");
 	h_free(h);
@@ -285,7 +285,7 @@ TEST(removing_leader_steps_down_after_commit)
 	uint64_t index;
 
 	elect(h, 1);
-	T_EQ(remove_server(h, 1, 1), 0);
+	H_EQ(h, remove_server(h, 1, 1), 0);
 	index = raft_last_index(h_raft(h, 1));
 	EXPECT_CONF(h, 1, "voters=2,3");
 	EXPECT_ROLE(h, 1, RAFT_LEADER);
@@ -305,7 +305,7 @@ TEST(removing_leader_steps_down_after_commit)
 	leader = raft_leader(h_raft(h, 2));
 	H_ASSERT(h, leader == 2 || leader == 3);
 	EXPECT_ROLE(h, leader, RAFT_LEADER);
-	T_EQ(propose(h, leader, "after"), 0);
+	H_EQ(h, propose(h, leader, "after"), 0);
 	stabilize(h);
 	EXPECT_APPLIED(h, 2, "after");
 	EXPECT_APPLIED(h, 3, "after");
@@ -319,14 +319,14 @@ TEST(demoting_leader_steps_down_after_commit)
 	struct harness *h = h_new(3, NULL);
 
 	elect(h, 1);
-	T_EQ(demote(h, 1, 1), 0);
+	H_EQ(h, demote(h, 1, 1), 0);
 	EXPECT_ROLE(h, 1, RAFT_LEADER);
 	stabilize(h);
 	EXPECT_ROLE(h, 1, RAFT_FOLLOWER);
 	EXPECT_CONF(h, 2, "voters=2,3 learners=1");
 	run(h, 4 * ET);
-	H_ASSERT(h, raft_leader(h_raft(h, 1)) == 2 ||
-			    raft_leader(h_raft(h, 1)) == 3);
+	H_ASSERT(h,
+	    raft_leader(h_raft(h, 1)) == 2 || raft_leader(h_raft(h, 1)) == 3);
 	h_free(h);
 }
 
@@ -336,8 +336,8 @@ TEST(removing_last_voter_refused)
 	struct harness *h = h_new(1, NULL);
 
 	elect(h, 1);
-	T_EQ(remove_server(h, 1, 1), DSC_EINVAL);
-	T_EQ(demote(h, 1, 1), DSC_EINVAL);
+	H_EQ(h, remove_server(h, 1, 1), DSC_EINVAL);
+	H_EQ(h, demote(h, 1, 1), DSC_EINVAL);
 	EXPECT_ROLE(h, 1, RAFT_LEADER);
 	h_free(h);
 }
@@ -349,12 +349,12 @@ TEST(removing_last_voter_refused)
 TEST(removed_server_does_not_disrupt)
 {
 	struct harness *h =
-		h_new(3, H_OPTS(.pre_vote = true, .check_quorum = true));
+	    h_new(3, H_OPTS(.pre_vote = true, .check_quorum = true));
 	uint64_t term;
 
 	elect(h, 1);
 	isolate(h, 3);
-	T_EQ(remove_server(h, 1, 3), 0);
+	H_EQ(h, remove_server(h, 1, 3), 0);
 	stabilize(h);
 	EXPECT_CONF(h, 2, "voters=1,2");
 	EXPECT_CONF(h, 3, "voters=1,2,3");
@@ -365,7 +365,7 @@ TEST(removed_server_does_not_disrupt)
 	EXPECT_ROLE(h, 1, RAFT_LEADER);
 	EXPECT_TERM(h, 1, term);
 	EXPECT_TERM(h, 2, term);
-	T_EQ(propose(h, 1, "x"), 0);
+	H_EQ(h, propose(h, 1, "x"), 0);
 	stabilize(h);
 	EXPECT_APPLIED(h, 2, "x");
 	h_free(h);
@@ -380,7 +380,7 @@ TEST(removed_server_does_not_disrupt_with_lease_only)
 
 	elect(h, 1);
 	isolate(h, 3);
-	T_EQ(remove_server(h, 1, 3), 0);
+	H_EQ(h, remove_server(h, 1, 3), 0);
 	stabilize(h);
 	term = raft_term(h_raft(h, 1));
 	heal(h);
@@ -406,7 +406,7 @@ TEST(server_outside_configuration_never_campaigns)
 	EXPECT_ROLE(h, 4, RAFT_FOLLOWER);
 	EXPECT_TERM(h, 4, 0);
 	H_EQ(h, h_queue_len(h), 0);
-	T_EQ(campaign(h, 4), DSC_EINVAL);
+	H_EQ(h, campaign(h, 4), DSC_EINVAL);
 	EXPECT_CONF(h, 4, "voters=");
 	h_free(h);
 }
@@ -420,14 +420,14 @@ TEST(snapshot_carries_configuration)
 
 	elect(h, 1);
 	isolate(h, 3);
-	T_EQ(add_learner(h, 1, 4), 0);
+	H_EQ(h, add_learner(h, 1, 4), 0);
 	stabilize(h);
 	tick(h, 1, 1);
 	stabilize(h);
-	T_EQ(propose(h, 1, "x"), 0);
+	H_EQ(h, propose(h, 1, "x"), 0);
 	stabilize(h);
 	EXPECT_COMMIT(h, 1, 4);
-	T_EQ(compact(h, 1, 4), 0);
+	H_EQ(h, compact(h, 1, 4), 0);
 	drop(h, 0, 0);
 	heal(h);
 	h_mark(h);

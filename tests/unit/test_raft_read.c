@@ -37,7 +37,7 @@ TEST(read_index_waits_for_own_term_commit)
 	deliver(h);
 	EXPECT_ROLE(h, 1, RAFT_LEADER);
 	EXPECT_COMMIT(h, 1, 1);
-	T_EQ(read_index(h, 1, 7), 0);
+	H_EQ(h, read_index(h, 1, 7), 0);
 	process(h);
 	EXPECT_NO_READ(h, 1, 7);
 	H_EQ(h, h_count_queued(h, "1->2 HEARTBEAT"), 0);
@@ -54,11 +54,11 @@ TEST(read_index_is_commit_index_confirmed_by_heartbeat_round)
 	struct harness *h = h_new(3, NULL);
 
 	elect(h, 1);
-	T_EQ(propose(h, 1, "x"), 0);
+	H_EQ(h, propose(h, 1, "x"), 0);
 	stabilize(h);
 	EXPECT_COMMIT(h, 1, 3);
-	T_EQ(propose(h, 1, "y"), 0);	/* 4, not committed yet */
-	T_EQ(read_index(h, 1, 9), 0);
+	H_EQ(h, propose(h, 1, "y"), 0); /* 4, not committed yet */
+	H_EQ(h, read_index(h, 1, 9), 0);
 	process(h);
 	EXPECT_NO_READ(h, 1, 9);
 	H_EQ(h, h_count_queued(h, "1->2 HEARTBEAT"), 1);
@@ -77,14 +77,14 @@ TEST(read_index_one_heartbeat_round_confirms_batch)
 	struct harness *h = h_new(3, NULL);
 
 	elect(h, 1);
-	T_EQ(read_index(h, 1, 1), 0);
-	T_EQ(read_index(h, 1, 2), 0);
-	T_EQ(read_index(h, 1, 3), 0);
+	H_EQ(h, read_index(h, 1, 1), 0);
+	H_EQ(h, read_index(h, 1, 2), 0);
+	H_EQ(h, read_index(h, 1, 3), 0);
 	EXPECT_QUEUED(h, "1->2 HEARTBEAT term=2 commit=2",
-		      "1->3 HEARTBEAT term=2 commit=2");
+	    "1->3 HEARTBEAT term=2 commit=2");
 	stabilize(h);
 	EXPECT_MSGS(h, "1->2 HEARTBEAT", "1->3 HEARTBEAT",
-		    "2->1 HEARTBEAT_RESP", "3->1 HEARTBEAT_RESP");
+	    "2->1 HEARTBEAT_RESP", "3->1 HEARTBEAT_RESP");
 	for (uint64_t ctx = 1; ctx <= 3; ctx++)
 		EXPECT_READ_OK(h, 1, ctx, 2);
 	h_free(h);
@@ -97,7 +97,7 @@ TEST(read_index_confirmed_by_majority_not_all)
 
 	elect(h, 1);
 	crash(h, 3);
-	T_EQ(read_index(h, 1, 5), 0);
+	H_EQ(h, read_index(h, 1, 5), 0);
 	stabilize(h);
 	EXPECT_READ_OK(h, 1, 5, 2);
 	h_free(h);
@@ -110,16 +110,15 @@ TEST(read_index_old_round_does_not_confirm_new_read)
 	struct harness *h = h_new(3, NULL);
 
 	elect(h, 1);
-	T_EQ(read_index(h, 1, 1), 0);
+	H_EQ(h, read_index(h, 1, 1), 0);
 	process(h);
-	deliver_only(h, 1, 0);		/* round 1 out; answers queued */
-	T_EQ(read_index(h, 1, 2), 0);	/* the next batch: round 2 */
+	deliver_only(h, 1, 0);           /* round 1 out; answers queued */
+	H_EQ(h, read_index(h, 1, 2), 0); /* the next batch: round 2 */
 	process(h);
 	deliver_only(h, 2, 1);
 	deliver_only(h, 3, 1);
 	EXPECT_MSGS(h, "1->2 HEARTBEAT context=1", "1->3 HEARTBEAT context=1",
-		    "2->1 HEARTBEAT_RESP context=1",
-		    "3->1 HEARTBEAT_RESP context=1");
+	    "2->1 HEARTBEAT_RESP context=1", "3->1 HEARTBEAT_RESP context=1");
 	EXPECT_READ_OK(h, 1, 1, 2);
 	EXPECT_NO_READ(h, 1, 2);
 	stabilize(h);
@@ -133,9 +132,9 @@ TEST(read_index_single_node)
 	struct harness *h = h_new(1, NULL);
 
 	elect(h, 1);
-	T_EQ(propose(h, 1, "x"), 0);
+	H_EQ(h, propose(h, 1, "x"), 0);
 	process(h);
-	T_EQ(read_index(h, 1, 4), 0);
+	H_EQ(h, read_index(h, 1, 4), 0);
 	process(h);
 	EXPECT_READ_OK(h, 1, 4, 3);
 	h_free(h);
@@ -155,17 +154,17 @@ TEST(read_index_deposed_leader_fails)
 
 	elect(h, 1);
 	isolate(h, 1);
-	T_EQ(read_index(h, 1, 4), 0);
+	H_EQ(h, read_index(h, 1, 4), 0);
 	tick(h, 1, 3 * ET);
 	drop(h, 0, 0);
 	EXPECT_NO_READ(h, 1, 4);
 	campaign(h, 2);
 	stabilize(h);
 	EXPECT_ROLE(h, 2, RAFT_LEADER);
-	T_EQ(propose(h, 2, "new"), 0);
+	H_EQ(h, propose(h, 2, "new"), 0);
 	stabilize(h);
 	EXPECT_NO_READ(h, 1, 4);
-	EXPECT_ROLE(h, 1, RAFT_LEADER);	/* it does not know yet */
+	EXPECT_ROLE(h, 1, RAFT_LEADER); /* it does not know yet */
 	heal(h);
 	tick(h, 2, 1);
 	stabilize(h);
@@ -183,7 +182,7 @@ TEST(read_index_fails_when_leader_steps_down)
 
 	elect(h, 1);
 	isolate(h, 1);
-	T_EQ(read_index(h, 1, 4), 0);
+	H_EQ(h, read_index(h, 1, 4), 0);
 	tick_until_role(h, 1, RAFT_FOLLOWER, 2 * ET + 1);
 	EXPECT_READ_FAILED(h, 1, 4);
 	h_free(h);
@@ -201,15 +200,14 @@ TEST(read_index_on_follower_goes_via_leader)
 	struct harness *h = h_new(3, NULL);
 
 	elect(h, 1);
-	T_EQ(propose(h, 1, "x"), 0);
+	H_EQ(h, propose(h, 1, "x"), 0);
 	stabilize(h);
 	h_mark(h);
-	T_EQ(read_index(h, 2, 5), 0);
+	H_EQ(h, read_index(h, 2, 5), 0);
 	stabilize(h);
-	EXPECT_MSGS(h, "2->1 READ_INDEX context=5",
-		    "1->2 HEARTBEAT", "1->3 HEARTBEAT",
-		    "2->1 HEARTBEAT_RESP", "3->1 HEARTBEAT_RESP",
-		    "1->2 READ_INDEX_RESP context=5 index=3 reject=0");
+	EXPECT_MSGS(h, "2->1 READ_INDEX context=5", "1->2 HEARTBEAT",
+	    "1->3 HEARTBEAT", "2->1 HEARTBEAT_RESP", "3->1 HEARTBEAT_RESP",
+	    "1->2 READ_INDEX_RESP context=5 index=3 reject=0");
 	EXPECT_READ_OK(h, 2, 5, 3);
 	EXPECT_APPLIED(h, 2, "x");
 	h_free(h);
@@ -220,7 +218,7 @@ TEST(read_index_follower_without_leader_fails)
 {
 	struct harness *h = h_new(3, NULL);
 
-	T_EQ(read_index(h, 2, 1), DSC_ENOLEADER);
+	H_EQ(h, read_index(h, 2, 1), DSC_ENOLEADER);
 	h_free(h);
 }
 
@@ -237,10 +235,10 @@ TEST(read_index_via_former_leader_fails)
 	heal(h);
 	h_mark(h);
 	EXPECT_LEADER(h, 2, 1);
-	T_EQ(read_index(h, 2, 6), 0);
+	H_EQ(h, read_index(h, 2, 6), 0);
 	stabilize(h);
 	EXPECT_MSGS(h, "2->1 READ_INDEX context=6",
-		    "1->2 READ_INDEX_RESP context=6 reject=1");
+	    "1->2 READ_INDEX_RESP context=6 reject=1");
 	EXPECT_READ_FAILED(h, 2, 6);
 	h_free(h);
 }

@@ -23,13 +23,15 @@
 #include "raft_harness.h"
 #include "t.h"
 
-#define ET 10
+#define ET              10
 /* Upper bound on injection points tried per scenario. */
 #define MAX_FAIL_POINTS 3000
 
 #define E(i, t, s)                                                             \
-	{ .index = (i), .term = (t), .type = RAFT_ENTRY_NORMAL,                \
-	  .len = sizeof(s) - 1, .data = (uint8_t *)(s) }
+	{                                                                      \
+		.index = (i), .term = (t), .type = RAFT_ENTRY_NORMAL,          \
+		.len = sizeof(s) - 1, .data = (uint8_t *)(s)                   \
+	}
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static struct raft_msg
@@ -55,16 +57,16 @@ snap_of(const struct raft *r)
 	struct raft_status st;
 
 	raft_status(r, &st);
-	return (struct snap){ st.role, st.term, st.vote, st.leader,
-			      st.commit, st.last_index, st.first_index };
+	return (struct snap){ st.role, st.term, st.vote, st.leader, st.commit,
+		st.last_index, st.first_index };
 }
 
 static bool
 snap_eq(struct snap a, struct snap b)
 {
 	return a.role == b.role && a.term == b.term && a.vote == b.vote &&
-	       a.leader == b.leader && a.commit == b.commit &&
-	       a.last == b.last && a.first == b.first;
+	    a.leader == b.leader && a.commit == b.commit && a.last == b.last &&
+	    a.first == b.first;
 }
 
 /* Ticks everyone and settles until some server leads; returns it. */
@@ -103,7 +105,7 @@ TEST(restart_preserves_term_and_vote)
 	m = msg(RAFT_MSG_VOTE, 3, 2, 2);
 	m.index = 1;
 	m.log_term = 1;
-	T_EQ(h_step(h, 2, &m), 0);
+	H_EQ(h, h_step(h, 2, &m), 0);
 	H_EQ(h, h_count_queued(h, "2->3 VOTE_RESP term=2 reject=1"), 1);
 	H_EQ(h, h_count_queued(h, "2->3 VOTE_RESP reject=0"), 0);
 	h_free(h);
@@ -118,7 +120,7 @@ TEST(crash_before_save_loses_only_unsent_work)
 
 	m.index = 1;
 	m.log_term = 1;
-	T_EQ(h_step(h, 2, &m), 0);
+	H_EQ(h, h_step(h, 2, &m), 0);
 	EXPECT_VOTE(h, 2, 1);
 	crash(h, 2);
 	restart(h, 2);
@@ -134,8 +136,8 @@ TEST(restart_preserves_log_and_reapplies_committed)
 	struct harness *h = h_new(3, NULL);
 
 	elect(h, 1);
-	T_EQ(propose(h, 1, "a"), 0);
-	T_EQ(propose(h, 1, "b"), 0);
+	H_EQ(h, propose(h, 1, "a"), 0);
+	H_EQ(h, propose(h, 1, "b"), 0);
 	stabilize(h);
 	crash(h, 2);
 	restart(h, 2);
@@ -154,14 +156,14 @@ TEST(full_cluster_restart_keeps_committed_entries)
 	uint64_t leader;
 
 	elect(h, 1);
-	T_EQ(propose(h, 1, "a"), 0);
+	H_EQ(h, propose(h, 1, "a"), 0);
 	stabilize(h);
 	for (uint64_t id = 1; id <= 3; id++)
 		crash(h, id);
 	for (uint64_t id = 1; id <= 3; id++)
 		restart(h, id);
 	leader = settle_leader(h, 3);
-	T_EQ(propose(h, leader, "b"), 0);
+	H_EQ(h, propose(h, leader, "b"), 0);
 	stabilize(h);
 	for (uint64_t id = 1; id <= 3; id++)
 		EXPECT_APPLIED(h, id, "a,b");
@@ -343,7 +345,7 @@ TEST(alloc_failure_in_new)
 TEST(alloc_failure_in_step_append)
 {
 	static const struct raft_entry ents[] = { E(2, 2, "a"), E(3, 2, "b"),
-						  E(4, 2, "c") };
+		E(4, 2, "c") };
 	unsigned long n;
 
 	for (n = 0; n < MAX_FAIL_POINTS; n++) {
@@ -416,7 +418,7 @@ cluster_scenario(bool cold)
 		h_add_node(h, 4);
 		if (!cold) {
 			elect(h, 1);
-			T_EQ(propose(h, 1, "warm"), 0);
+			H_EQ(h, propose(h, 1, "warm"), 0);
 			stabilize(h);
 		}
 		dsc_mem_reset_count();
@@ -427,7 +429,8 @@ cluster_scenario(bool cold)
 			stabilize(h);
 		}
 		rc = propose(h, 1, "a");
-		H_ASSERT(h, rc == 0 || rc == DSC_ENOMEM || rc == DSC_ENOTLEADER);
+		H_ASSERT(
+		    h, rc == 0 || rc == DSC_ENOMEM || rc == DSC_ENOTLEADER);
 		rc = read_index(h, 1, 1);
 		H_ASSERT(h, rc == 0 || rc == DSC_ENOMEM || rc == DSC_ENOLEADER);
 		rc = read_index(h, 2, 2);
@@ -438,8 +441,9 @@ cluster_scenario(bool cold)
 			H_ASSERT(h, rc == 0 || rc == DSC_ENOMEM);
 		}
 		rc = add_learner(h, 1, 4);
-		H_ASSERT(h, rc == 0 || rc == DSC_ENOMEM ||
-				    rc == DSC_ENOTLEADER || rc == DSC_EBUSY);
+		H_ASSERT(h,
+		    rc == 0 || rc == DSC_ENOMEM || rc == DSC_ENOTLEADER ||
+		        rc == DSC_EBUSY);
 		tick_all(h, 1);
 		stabilize(h);
 
@@ -494,12 +498,12 @@ TEST(alloc_failure_in_snapshot_catch_up)
 		elect(h, 1);
 		isolate(h, 3);
 		for (size_t i = 0; i < N(data); i++) {
-			T_EQ(propose(h, 1, data[i]), 0);
+			H_EQ(h, propose(h, 1, data[i]), 0);
 			process(h);
 		}
 		stabilize(h);
 		drop(h, 0, 0);
-		T_EQ(compact(h, 1, 5), 0);
+		H_EQ(h, compact(h, 1, 5), 0);
 		heal(h);
 		dsc_mem_reset_count();
 		dsc_mem_fail_after((long)n);
@@ -515,13 +519,13 @@ TEST(alloc_failure_in_snapshot_catch_up)
 			stabilize(h);
 		}
 		EXPECT_ROLE(h, 1, RAFT_LEADER);
-		T_EQ(propose(h, 1, "f"), 0);
+		H_EQ(h, propose(h, 1, "f"), 0);
 		stabilize(h);
 		EXPECT_LOGS_MATCH(h, 1, 3);
 		snprintf(want, sizeof(want), "%s", h_applied(h, 1));
 		EXPECT_APPLIED(h, 3, want);
 		H_EQ(h, raft_applied_index(h_raft(h, 3)),
-		     raft_applied_index(h_raft(h, 1)));
+		    raft_applied_index(h_raft(h, 1)));
 		h_free(h);
 		if (calls <= n)
 			break;

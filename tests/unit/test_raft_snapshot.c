@@ -50,12 +50,12 @@ TEST(compaction_drops_log_prefix)
 	struct harness *h = five_entries(false);
 	struct raft_status st;
 
-	T_EQ(compact(h, 1, 5), 0);
+	H_EQ(h, compact(h, 1, 5), 0);
 	raft_status(h_raft(h, 1), &st);
 	H_EQ(h, st.snapshot_index, 5);
 	H_EQ(h, raft_first_index(h_raft(h, 1)), 6);
 	EXPECT_LOG(h, 1, "5: 2 2 2");
-	T_EQ(propose(h, 1, "f"), 0);
+	H_EQ(h, propose(h, 1, "f"), 0);
 	stabilize(h);
 	for (uint64_t id = 1; id <= 3; id++)
 		EXPECT_APPLIED(h, id, "a,b,c,d,e,f");
@@ -68,14 +68,14 @@ TEST(snapshot_refused_past_applied_or_before_current)
 {
 	struct harness *h = five_entries(false);
 
-	T_EQ(compact(h, 2, 8), DSC_EINVAL);	/* nothing at 8 */
-	T_EQ(propose(h, 1, "f"), 0);
+	H_EQ(h, compact(h, 2, 8), DSC_EINVAL); /* nothing at 8 */
+	H_EQ(h, propose(h, 1, "f"), 0);
 	process(h);
 	deliver_only(h, 1, 2);
 	EXPECT_LAST_INDEX(h, 2, 8);
-	T_EQ(compact(h, 2, 8), DSC_EINVAL);	/* 8 is not applied */
-	T_EQ(compact(h, 2, 6), 0);
-	T_EQ(compact(h, 2, 4), DSC_EINVAL);	/* older than the current */
+	H_EQ(h, compact(h, 2, 8), DSC_EINVAL); /* 8 is not applied */
+	H_EQ(h, compact(h, 2, 6), 0);
+	H_EQ(h, compact(h, 2, 4), DSC_EINVAL); /* older than the current */
 	stabilize(h);
 	EXPECT_APPLIED(h, 2, "a,b,c,d,e,f");
 	h_free(h);
@@ -87,7 +87,7 @@ TEST(snapshot_keeps_trailing_entries_for_slow_followers)
 {
 	struct harness *h = five_entries(true);
 
-	T_EQ(raft_snapshot(h_raft(h, 1), 7, "", 0, 5), 0);
+	H_EQ(h, raft_snapshot(h_raft(h, 1), 7, "", 0, 5), 0);
 	H_EQ(h, raft_first_index(h_raft(h, 1)), 3);
 	heal(h);
 	h_mark(h);
@@ -109,18 +109,19 @@ TEST(snapshot_sent_to_lagging_follower)
 {
 	struct harness *h = five_entries(true);
 
-	T_EQ(compact(h, 1, 7), 0);
+	H_EQ(h, compact(h, 1, 7), 0);
 	heal(h);
 	h_mark(h);
 	tick(h, 1, 1);
 	stabilize(h);
 	H_EQ(h, h_count(h, "1->3 SNAPSHOT term=2 snapshot=7@2"), 1);
-	H_ASSERT(h, h_find(h, "1->3 SNAPSHOT") <
-			    h_find(h, "3->1 APPEND_RESP index=7 reject=0"));
+	H_ASSERT(h,
+	    h_find(h, "1->3 SNAPSHOT") <
+	        h_find(h, "3->1 APPEND_RESP index=7 reject=0"));
 	EXPECT_APPLIED(h, 3, "a,b,c,d,e");
 	EXPECT_COMMIT(h, 3, 7);
 	EXPECT_CONF(h, 3, "voters=1,2,3");
-	T_EQ(propose(h, 1, "f"), 0);
+	H_EQ(h, propose(h, 1, "f"), 0);
 	stabilize(h);
 	EXPECT_APPLIED(h, 3, "a,b,c,d,e,f");
 	EXPECT_LOGS_MATCH(h, 1, 3);
@@ -138,10 +139,10 @@ TEST(snapshot_replaces_conflicting_log)
 	set_log(h, 3, 2, "1 1 2 2 2 2");
 	isolate(h, 3);
 	elect(h, 1);
-	T_EQ(propose(h, 1, "x"), 0);
+	H_EQ(h, propose(h, 1, "x"), 0);
 	stabilize(h);
 	EXPECT_COMMIT(h, 1, 6);
-	T_EQ(compact(h, 1, 6), 0);
+	H_EQ(h, compact(h, 1, 6), 0);
 	drop(h, 0, 0);
 	heal(h);
 	h_mark(h);
@@ -170,7 +171,7 @@ TEST(snapshot_older_than_follower_commit_ignored)
 	m.snapshot.meta.conf = *raft_conf(h_raft(h, 2));
 	m.snapshot.data = (const uint8_t *)"stale";
 	m.snapshot.len = 5;
-	T_EQ(h_step(h, 2, &m), 0);
+	H_EQ(h, h_step(h, 2, &m), 0);
 	process(h);
 	EXPECT_APPLIED(h, 2, "a,b,c,d,e");
 	EXPECT_LAST_INDEX(h, 2, 7);
@@ -184,7 +185,7 @@ TEST(lost_snapshot_sent_again)
 {
 	struct harness *h = five_entries(true);
 
-	T_EQ(compact(h, 1, 7), 0);
+	H_EQ(h, compact(h, 1, 7), 0);
 	heal(h);
 	tick(h, 1, 1);
 	for (int i = 0; i < 10 && h_count_queued(h, "1->3 SNAPSHOT") == 0; i++)
@@ -213,15 +214,15 @@ TEST(restart_from_own_snapshot)
 {
 	struct harness *h = five_entries(false);
 
-	T_EQ(compact(h, 2, 5), 0);
+	H_EQ(h, compact(h, 2, 5), 0);
 	crash(h, 2);
 	restart(h, 2);
-	EXPECT_APPLIED(h, 2, "a,b,c");	/* the snapshot alone */
+	EXPECT_APPLIED(h, 2, "a,b,c"); /* the snapshot alone */
 	H_EQ(h, raft_first_index(h_raft(h, 2)), 6);
 	EXPECT_TERM(h, 2, 2);
 	process(h);
 	EXPECT_APPLIED(h, 2, "a,b,c,d,e");
-	T_EQ(propose(h, 1, "f"), 0);
+	H_EQ(h, propose(h, 1, "f"), 0);
 	stabilize(h);
 	EXPECT_APPLIED(h, 2, "a,b,c,d,e,f");
 	h_free(h);
@@ -232,7 +233,7 @@ TEST(restart_after_installing_snapshot)
 {
 	struct harness *h = five_entries(true);
 
-	T_EQ(compact(h, 1, 7), 0);
+	H_EQ(h, compact(h, 1, 7), 0);
 	heal(h);
 	tick(h, 1, 1);
 	stabilize(h);
@@ -240,7 +241,7 @@ TEST(restart_after_installing_snapshot)
 	restart(h, 3);
 	EXPECT_APPLIED(h, 3, "a,b,c,d,e");
 	EXPECT_COMMIT(h, 3, 7);
-	T_EQ(propose(h, 1, "f"), 0);
+	H_EQ(h, propose(h, 1, "f"), 0);
 	stabilize(h);
 	EXPECT_APPLIED(h, 3, "a,b,c,d,e,f");
 	h_free(h);
@@ -252,8 +253,8 @@ TEST(restarted_leader_sends_its_snapshot)
 {
 	struct harness *h = five_entries(true);
 
-	T_EQ(compact(h, 1, 7), 0);
-	T_EQ(compact(h, 2, 7), 0);
+	H_EQ(h, compact(h, 1, 7), 0);
+	H_EQ(h, compact(h, 2, 7), 0);
 	crash(h, 1);
 	restart(h, 1);
 	elect(h, 1);

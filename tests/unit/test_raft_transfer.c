@@ -35,23 +35,25 @@ transferee(struct harness *h, uint64_t id)
 TEST(transfer_succeeds)
 {
 	struct harness *h =
-		h_new(3, H_OPTS(.pre_vote = true, .check_quorum = true));
+	    h_new(3, H_OPTS(.pre_vote = true, .check_quorum = true));
 	uint64_t term;
 
 	elect(h, 1);
 	term = raft_term(h_raft(h, 1));
-	T_EQ(transfer(h, 1, 2), 0);
+	H_EQ(h, transfer(h, 1, 2), 0);
 	EXPECT_QUEUED(h, pat("1->2 TIMEOUT_NOW term=%" PRIu64, term));
 	stabilize(h);
 	H_EQ(h, h_count(h, "2->* PREVOTE"), 0);
-	H_EQ(h, h_count(h, pat("2->1 VOTE term=%" PRIu64 " transfer=1",
-			       term + 1)), 1);
-	H_EQ(h, h_count(h, pat("2->3 VOTE term=%" PRIu64 " transfer=1",
-			       term + 1)), 1);
+	H_EQ(h,
+	    h_count(h, pat("2->1 VOTE term=%" PRIu64 " transfer=1", term + 1)),
+	    1);
+	H_EQ(h,
+	    h_count(h, pat("2->3 VOTE term=%" PRIu64 " transfer=1", term + 1)),
+	    1);
 	EXPECT_ROLE(h, 2, RAFT_LEADER);
 	EXPECT_ROLE(h, 1, RAFT_FOLLOWER);
 	EXPECT_TERM(h, 2, term + 1);
-	T_EQ(propose(h, 2, "x"), 0);
+	H_EQ(h, propose(h, 2, "x"), 0);
 	stabilize(h);
 	EXPECT_APPLIED(h, 1, "x");
 	h_free(h);
@@ -65,18 +67,19 @@ TEST(transfer_brings_target_up_to_date_first)
 
 	elect(h, 1);
 	cut(h, 1, 3);
-	T_EQ(propose(h, 1, "a"), 0);
+	H_EQ(h, propose(h, 1, "a"), 0);
 	stabilize(h);
 	EXPECT_LAST_INDEX(h, 3, 2);
 	heal(h);
 	h_mark(h);
-	T_EQ(transfer(h, 1, 3), 0);
+	H_EQ(h, transfer(h, 1, 3), 0);
 	stabilize(h);
 	H_ASSERT(h, h_find(h, "1->3 TIMEOUT_NOW") >= 0);
-	H_ASSERT(h, h_find(h, "3->1 APPEND_RESP index=3 reject=0") <
-			    h_find(h, "1->3 TIMEOUT_NOW"));
+	H_ASSERT(h,
+	    h_find(h, "3->1 APPEND_RESP index=3 reject=0") <
+	        h_find(h, "1->3 TIMEOUT_NOW"));
 	EXPECT_ROLE(h, 3, RAFT_LEADER);
-	T_EQ(propose(h, 3, "b"), 0);
+	H_EQ(h, propose(h, 3, "b"), 0);
 	stabilize(h);
 	EXPECT_APPLIED(h, 3, "a,b");
 	EXPECT_APPLIED(h, 1, "a,b");
@@ -91,11 +94,11 @@ TEST(proposals_refused_during_transfer)
 
 	elect(h, 1);
 	crash(h, 3);
-	T_EQ(transfer(h, 1, 3), 0);
+	H_EQ(h, transfer(h, 1, 3), 0);
 	H_EQ(h, transferee(h, 1), 3);
-	T_EQ(propose(h, 1, "x"), DSC_EBUSY);
-	T_EQ(add_learner(h, 1, 4), DSC_EBUSY);
-	T_EQ(transfer(h, 1, 2), DSC_EBUSY);
+	H_EQ(h, propose(h, 1, "x"), DSC_EBUSY);
+	H_EQ(h, add_learner(h, 1, 4), DSC_EBUSY);
+	H_EQ(h, transfer(h, 1, 2), DSC_EBUSY);
 	EXPECT_LAST_INDEX(h, 1, 2);
 	h_free(h);
 }
@@ -110,14 +113,14 @@ TEST(transfer_aborted_after_election_timeout)
 	elect(h, 1);
 	term = raft_term(h_raft(h, 1));
 	crash(h, 3);
-	T_EQ(transfer(h, 1, 3), 0);
+	H_EQ(h, transfer(h, 1, 3), 0);
 	tick(h, 1, ET - 1);
 	H_EQ(h, transferee(h, 1), 3);
 	tick(h, 1, 1);
 	H_EQ(h, transferee(h, 1), RAFT_NONE);
 	EXPECT_ROLE(h, 1, RAFT_LEADER);
 	EXPECT_TERM(h, 1, term);
-	T_EQ(propose(h, 1, "x"), 0);
+	H_EQ(h, propose(h, 1, "x"), 0);
 	stabilize(h);
 	EXPECT_APPLIED(h, 2, "x");
 	h_free(h);
@@ -130,11 +133,11 @@ TEST(transfer_cleared_when_leadership_changes)
 	struct harness *h = h_new(3, NULL);
 
 	elect(h, 1);
-	T_EQ(transfer(h, 1, 2), 0);
+	H_EQ(h, transfer(h, 1, 2), 0);
 	stabilize(h);
 	EXPECT_ROLE(h, 2, RAFT_LEADER);
 	H_EQ(h, transferee(h, 2), RAFT_NONE);
-	T_EQ(transfer(h, 2, 1), 0);
+	H_EQ(h, transfer(h, 2, 1), 0);
 	stabilize(h);
 	EXPECT_ROLE(h, 1, RAFT_LEADER);
 	h_free(h);
@@ -146,12 +149,12 @@ TEST(transfer_invalid_targets_refused)
 	struct harness *h = h_new(3, H_OPTS(.learners = 1));
 
 	elect(h, 1);
-	T_EQ(transfer(h, 1, 1), DSC_EINVAL);	/* itself */
-	T_EQ(transfer(h, 1, 9), DSC_EINVAL);	/* unknown */
-	T_EQ(transfer(h, 1, 4), DSC_EINVAL);	/* a learner */
-	T_EQ(transfer(h, 2, 3), DSC_ENOTLEADER);
+	H_EQ(h, transfer(h, 1, 1), DSC_EINVAL); /* itself */
+	H_EQ(h, transfer(h, 1, 9), DSC_EINVAL); /* unknown */
+	H_EQ(h, transfer(h, 1, 4), DSC_EINVAL); /* a learner */
+	H_EQ(h, transfer(h, 2, 3), DSC_ENOTLEADER);
 	H_EQ(h, transferee(h, 1), RAFT_NONE);
-	T_EQ(propose(h, 1, "x"), 0);
+	H_EQ(h, propose(h, 1, "x"), 0);
 	h_free(h);
 }
 
@@ -169,7 +172,7 @@ TEST(timeout_now_ignored_by_learner)
 	m.from = 1;
 	m.to = 4;
 	m.term = term;
-	T_EQ(h_step(h, 4, &m), 0);
+	H_EQ(h, h_step(h, 4, &m), 0);
 	EXPECT_ROLE(h, 4, RAFT_FOLLOWER);
 	EXPECT_TERM(h, 4, term);
 	h_free(h);
@@ -189,7 +192,7 @@ TEST(timeout_now_from_stale_leader_ignored)
 	m.from = 1;
 	m.to = 3;
 	m.term = term - 1;
-	T_EQ(h_step(h, 3, &m), 0);
+	H_EQ(h, h_step(h, 3, &m), 0);
 	EXPECT_ROLE(h, 3, RAFT_FOLLOWER);
 	EXPECT_TERM(h, 3, term);
 	EXPECT_ROLE(h, 2, RAFT_LEADER);
