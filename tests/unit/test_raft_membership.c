@@ -411,6 +411,45 @@ TEST(server_outside_configuration_never_campaigns)
 	h_free(h);
 }
 
+/* The configuration is in the log, so a restart finds it there. */
+TEST(restart_keeps_configuration_from_log)
+{
+	struct harness *h = h_new(3, NULL);
+
+	elect(h, 1);
+	H_EQ(h, add_learner(h, 1, 4), 0);
+	stabilize(h);
+	H_EQ(h, remove_server(h, 1, 3), 0);
+	stabilize(h);
+	crash(h, 2);
+	restart(h, 2);
+	EXPECT_CONF(h, 2, "voters=1,2 learners=4");
+	h_free(h);
+}
+
+/* A server added after the leader compacted its log starts from the
+ * leader's snapshot, then gets the entries after it, its own addition
+ * among them. */
+TEST(learner_added_after_compaction_starts_from_snapshot)
+{
+	struct harness *h = h_new(3, NULL);
+
+	elect(h, 1);
+	H_EQ(h, propose(h, 1, "a"), 0);
+	stabilize(h);
+	H_EQ(h, compact(h, 1, 3), 0);
+	H_EQ(h, add_learner(h, 1, 4), 0);
+	stabilize(h);
+	tick(h, 1, 1);
+	stabilize(h);
+	H_EQ(h, h_count(h, "1->4 SNAPSHOT snapshot=3@2"), 1);
+	EXPECT_CONF(h, 4, "voters=1,2,3 learners=4");
+	H_EQ(h, propose(h, 1, "b"), 0);
+	stabilize(h);
+	EXPECT_APPLIED(h, 4, "a,b");
+	h_free(h);
+}
+
 /* §5.1: a snapshot includes "the latest configuration as of the last
  * included index", so a server restored from it knows its cluster, learners
  * included. */

@@ -140,6 +140,20 @@ TEST(read_index_single_node)
 	h_free(h);
 }
 
+/* Alone, too, a new leader waits for its no-op before it reads. */
+TEST(read_index_single_node_waits_for_noop)
+{
+	struct harness *h = h_new(1, NULL);
+
+	campaign(h, 1);
+	EXPECT_ROLE(h, 1, RAFT_LEADER);
+	H_EQ(h, read_index(h, 1, 8), 0);
+	EXPECT_NO_READ(h, 1, 8);
+	process(h);
+	EXPECT_READ_OK(h, 1, 8, 2);
+	h_free(h);
+}
+
 /* ------------------------------------------------------------------------
  * Deposed leaders (§6.4, step 2)
  * ------------------------------------------------------------------------ */
