@@ -192,6 +192,33 @@ TEST(no_conf_change_before_own_term_commit)
 	h_free(h);
 }
 
+/* A new leader that inherits an uncommitted configuration entry treats
+ * it as the change in progress: no second change until it commits, which
+ * its no-op does. */
+TEST(new_leader_waits_for_inherited_conf_change)
+{
+	struct harness *h = h_new(3, NULL);
+
+	elect(h, 1);
+	H_EQ(h, add_learner(h, 1, 4), 0);
+	deliver_only(h, 1, 2);
+	drop(h, 0, 0);
+	EXPECT_COMMIT(h, 1, 2);
+	crash(h, 1);
+	campaign(h, 2);
+	deliver(h);
+	deliver(h);
+	EXPECT_ROLE(h, 2, RAFT_LEADER);
+	EXPECT_CONF(h, 2, "voters=1,2,3 learners=4");
+	H_EQ(h, add_learner(h, 2, 5), DSC_EBUSY);
+	stabilize(h);
+	EXPECT_COMMIT(h, 2, 4);
+	H_EQ(h, add_learner(h, 2, 5), 0);
+	stabilize(h);
+	EXPECT_CONF(h, 3, "voters=1,2,3 learners=4,5");
+	h_free(h);
+}
+
 /* Changes that make no sense are refused, and only a leader changes the
  * configuration. */
 TEST(conf_change_invalid_refused)
