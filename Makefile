@@ -97,6 +97,8 @@ PROGS = $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard cmd/*/*.c)))))
 SIM_SRCS = $(sort $(wildcard tests/sim/*.c))
 UNIT_TEST_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_HELPER_SRCS = $(sort $(filter-out $(UNIT_TEST_SRCS),$(wildcard tests/unit/*.c)))
+# Small programs the bats tests drive (one .c each, not installed).
+TOOL_SRCS = $(sort $(wildcard tests/tools/*.c))
 MANPAGES = $(sort $(wildcard man/*.[1-8]))
 HEADERS = $(sort $(wildcard libcommon/*.h))
 SCRIPTS = $(sort $(wildcard tests/run-suites .ci/run tests/sim/*.sh \
@@ -107,6 +109,7 @@ PURE_SRCS = $(sort $(wildcard libcommon/raft*.[ch] libcommon/catalog*.[ch] \
 objs = $(patsubst %.c,$(1)/%.o,$(2))
 
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_TEST_SRCS))
+TOOL_BINS = $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
 PROG_BINS = $(PROGS:%=$(BUILD)/%)
 SIM_BIN = $(if $(SIM_SRCS),$(BUILD)/dsc-sim)
 MUTANT_BINS = $(if $(SIM_SRCS),$(foreach n,$(RAFT_MUTANTS),$(PLAIN)/mutant-$(n)/dsc-sim))
@@ -124,7 +127,7 @@ $(1)/.flags: FORCE | $(DEPS_FIRST)
 	printf '%s\n' '$$(CC) $$($(2)) $$($(3))' | cmp -s - $$@ || \
 	printf '%s\n' '$$(CC) $$($(2)) $$($(3))' >$$@
 
-$(call objs,$(1),$(LIB_SRCS) $(SIM_SRCS) $(UNIT_TEST_SRCS) $(UNIT_HELPER_SRCS) $(wildcard cmd/*/*.c)): $(1)/%.o: %.c $(1)/.flags
+$(call objs,$(1),$(LIB_SRCS) $(SIM_SRCS) $(UNIT_TEST_SRCS) $(UNIT_HELPER_SRCS) $(TOOL_SRCS) $(wildcard cmd/*/*.c)): $(1)/%.o: %.c $(1)/.flags
 	$$(call msg,CC,$$@)mkdir -p $$(@D) && $$(CC) $$($(2)) -MMD -MP -c -o $$@ $$<
 
 $(1)/libcommon.a: $(call objs,$(1),$(LIB_SRCS))
@@ -135,6 +138,9 @@ $(1)/dsc-sim: $(call objs,$(1),$(SIM_SRCS)) $(1)/libcommon.a
 
 $(patsubst tests/unit/%.c,$(1)/tests/unit/%,$(UNIT_TEST_SRCS)): $(1)/tests/unit/%: $(1)/tests/unit/%.o $(call objs,$(1),$(UNIT_HELPER_SRCS)) $(1)/libcommon.a
 	$$(call msg,LINK,$$@)$$(CC) $$($(3)) -o $$@ $$^ $$(UNIT_LDLIBS)
+
+$(patsubst tests/tools/%.c,$(1)/tests/tools/%,$(TOOL_SRCS)): $(1)/tests/tools/%: $(1)/tests/tools/%.o $(1)/libcommon.a
+	$$(call msg,LINK,$$@)$$(CC) $$($(3)) -o $$@ $$^ $$(PROG_LDLIBS)
 endef
 
 # $(call program,DIR,PROG,LDFLAGS-VAR)
@@ -186,7 +192,7 @@ deps:
 # one failure of its own (suite "build"). Suite binaries are deleted first
 # so that a binary whose rebuild failed is reported as not built instead of
 # being run stale; relinking them costs a second or two.
-TEST_BINS = $(UNIT_BINS) $(SIM_BIN) $(MUTANT_BINS)
+TEST_BINS = $(UNIT_BINS) $(TOOL_BINS) $(SIM_BIN) $(MUTANT_BINS)
 
 test check: deps
 	$(Q)rm -f $(TEST_BINS)
