@@ -369,6 +369,47 @@ TEST(removing_last_voter_refused)
 	h_free(h);
 }
 
+/*
+ * §4.2.2: "a server that is not part of its own latest configuration
+ * should still start new elections, as it might still be needed until the
+ * Cnew entry is committed." Two voters; the leader removes itself, but the
+ * entry reaches nobody before a vote request from the other voter deposes
+ * it. Its log is now the more up-to-date one, so the other voter cannot
+ * win without its vote, which it refuses: the old leader is still needed,
+ * and must campaign (without counting its own vote) to commit its removal.
+ */
+TEST(removed_leader_still_campaigns_until_removal_commits)
+{
+	struct harness *h = h_new(2, NULL);
+	uint64_t term, leader;
+
+	elect(h, 1);
+	term = raft_term(h_raft(h, 1));
+	isolate(h, 1);
+	H_EQ(h, remove_server(h, 1, 1), 0);
+	EXPECT_CONF(h, 1, "voters=2");
+	process(h);
+	drop(h, 0, 0);
+	tick_until_term(h, 2, term + 1, 2 * ET);
+	drop(h, 0, 0);
+	heal(h);
+	tick_until_term(h, 2, term + 2, 2 * ET);
+	stabilize(h);
+	EXPECT_ROLE(h, 1, RAFT_FOLLOWER);
+	H_EQ(h, h_count(h, "1->2 VOTE_RESP reject=1"), 1);
+	run(h, 20 * ET);
+	leader = raft_leader(h_raft(h, 2));
+	H_ASSERT(h, leader != RAFT_NONE);
+	EXPECT_ROLE(h, leader, RAFT_LEADER);
+	run(h, 4 * ET);
+	EXPECT_CONF(h, 2, "voters=2");
+	EXPECT_ROLE(h, 2, RAFT_LEADER);
+	H_EQ(h, propose(h, 2, "x"), 0);
+	stabilize(h);
+	EXPECT_APPLIED(h, 2, "x");
+	h_free(h);
+}
+
 /* §4.2.3: a server removed without learning it "will not receive
  * heartbeats, so it will time out and start new elections"; with the
  * lease (check-quorum) and pre-vote, servers that hear from their leader
