@@ -351,7 +351,8 @@ worker_main(const struct cli *c, int in, int out)
 		if (!write_all(out, &r, sizeof(r)))
 			break;
 	}
-	_exit(0);
+	/* exit(), not _exit(): a leak checker runs at exit. */
+	exit(0);
 }
 
 static void
@@ -384,13 +385,14 @@ worker_spawn(const struct cli *c, struct worker *w, struct worker *all,
 	w->got = 0;
 }
 
-static void
+/* Ends a worker; false if it failed on its way out (a leak report). */
+static bool
 worker_stop(struct worker *w, bool kill_it)
 {
-	int st;
+	int st = 0;
 
 	if (w->pid <= 0)
-		return;
+		return true;
 	close(w->to);
 	close(w->from);
 	if (kill_it)
@@ -398,6 +400,11 @@ worker_stop(struct worker *w, bool kill_it)
 	while (waitpid(w->pid, &st, 0) < 0 && errno == EINTR)
 		;
 	w->pid = 0;
+	if (kill_it || (WIFEXITED(st) && WEXITSTATUS(st) == 0))
+		return true;
+	fprintf(stderr, "dsc-sim: a worker failed at exit (status 0x%x); "
+			"see its report above\n", st);
+	return false;
 }
 
 /* The worker died mid-seed: its seed fails with the reason. */
@@ -549,6 +556,7 @@ run_many(const struct cli *c, uint64_t total)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int jobs = c->jobs != 0 ? c->jobs : (ncpu > 0 ? (int)ncpu : 1);
 	double t0 = wall(), dt;
+	bool clean = true;
 
 	if (jobs > MAX_JOBS)
 		jobs = MAX_JOBS;
@@ -570,7 +578,7 @@ run_many(const struct cli *c, uint64_t total)
 		worker_spawn(c, &w[i], w, jobs);
 	drive(&R, w, jobs);
 	for (int i = 0; i < jobs; i++)
-		worker_stop(&w[i], R.stop);
+		clean &= worker_stop(&w[i], R.stop);
 	dt = wall() - t0;
 	print_stats(&R.sum);
 	if (R.stop)
@@ -591,7 +599,7 @@ run_many(const struct cli *c, uint64_t total)
 		dt > 0 ? (double)R.sum.steps / dt : 0.0);
 	free(R.ring);
 	free(R.have);
-	return R.failed > 0 ? 1 : 0;
+	return R.failed > 0 || !clean ? 1 : 0;
 }
 
 /* ---- single runs -------------------------------------------------------- */
