@@ -385,5 +385,8 @@ uint64_t raft_last_index(const struct raft *r);
 /* First index still in the in-memory log (snapshot index + 1 when empty). */
 uint64_t raft_first_index(const struct raft *r);
 const struct raft_conf *raft_conf(const struct raft *r);
+/* The latest snapshot (meta.index 0 when none); borrowed until the next
+ * raft_snapshot() or raft_advance(). For saving what raft_snapshot() took. */
+const struct raft_snapshot *raft_snapshot_get(const struct raft *r);
 
 #endif

@@ -265,3 +265,9 @@ raft_conf(const struct raft *r)
 {
 	return &r->conf;
 }
+
+const struct raft_snapshot *
+raft_snapshot_get(const struct raft *r)
+{
+	return &r->snap;
+}

@@ -93,8 +93,10 @@ struct server {
 	uint64_t last_contact_tick;	/* tick of the last message from a leader */
 	uint64_t ticks;
 
-	/* Waiters (server.c). */
-	struct server_wait *waits;	/* doubly linked */
+	/* Waiters (server.c), one list per kind; proposals in index order. */
+	struct server_wait *waits[4];
+	bool disk_stalled;	/* a save failed with ENOSPC: retrying */
+	struct event *retry_ev;
 	uint64_t next_context;		/* read-index contexts */
 	uint64_t next_forward;		/* forwarded proposal ids */
 	uint64_t last_snapshot_index;
@@ -149,6 +151,18 @@ struct server_wait *server_watch(struct server *s, const char *watch_key,
 				 uint64_t index, unsigned wait_ms,
 				 server_watch_fn *fn, void *arg);
 
+/* Proposes a configuration change on the leader; the callback runs once
+ * it is applied (DSC_ENOTLEADER elsewhere, DSC_EBUSY while another change
+ * or a new term is settling). */
+struct server_wait *server_propose_conf(struct server *s, enum raft_conf_op op,
+					uint64_t id, server_propose_fn *fn,
+					void *arg, struct dsc_err *err);
+/* A wait whose outcome is already known ({"ok":..., "note":@note}),
+ * delivered from the loop like any other. */
+struct server_wait *server_defer_result(struct server *s,
+					server_propose_fn *fn, void *arg,
+					int rv, const char *note);
+
 /* Forgets a wait whose owner went away; its callback will not run. */
 void server_wait_cancel(struct server *s, struct server_wait *w);
 
@@ -166,7 +180,32 @@ void server_on_raft(void *s, const struct raft_msg *m);
 void server_on_frame(void *s, uint64_t from, uint8_t kind, const uint8_t *p,
 		     size_t len);
 
+/* Builds and runs the server on @base (main.c prepares cfg, key, id). */
+int server_start(struct server *s, struct dsc_err *err);
+/* Stops: a leader transfers leadership first (SIGTERM, SIGINT). */
+void server_stop(struct server *s, int exit_code);
+void server_release(struct server *s);
+/* Asks for a drain of the core after the current batch of events. */
+void server_kick(struct server *s);
+/* Recreates the core with an initial configuration (cluster.c bootstrap). */
+int server_bootstrap(struct server *s, const struct raft_conf *conf,
+		     struct dsc_err *err);
+
+/* ---- the one port (listen.c) -------------------------------------------- */
+
+/* Listens on cfg.bind; DSC_EBUSY when the port is taken. */
+int listener_start(struct server *s, struct dsc_err *err);
+void listener_free(struct listener *l);
+
 /* ---- cluster membership (cluster.c) -------------------------------------- */
+
+/* Applied configuration changed (or a snapshot restored one). */
+void cluster_on_conf(struct server *s);
+/* A JOIN frame (PEER_FRAME_JOIN): a server asks to be added. */
+void cluster_on_join(struct server *s, uint64_t from, const uint8_t *p,
+		     size_t len);
+/* Loads and saves the member cache (data dir, members.json). */
+void cluster_load(struct server *s);
 
 /* An INTRO frame arrived from @from (its id proven by the handshake). */
 void cluster_on_intro(void *s, uint64_t from, const char *json, size_t len);
@@ -195,6 +234,7 @@ enum peer_frame_kind {
 	PEER_FRAME_INTRO = 2,
 	PEER_FRAME_PROPOSE = 3,
 	PEER_FRAME_PROPOSE_RESULT = 4,
+	PEER_FRAME_JOIN = 5,		/* an INTRO-shaped request to be added */
 };
 
 #endif
