@@ -715,8 +715,12 @@ store_conf_at(const struct harness *h, const struct h_node *n, uint64_t index,
 
 		if (e->type != RAFT_ENTRY_CONF)
 			continue;
+		/* A single change, or the bootstrap entry: the whole
+		 * configuration, which is the harness's boot one. */
 		if (raft_conf_decode(e->data, e->len, &op, &id) == 0)
 			(void)raft_conf_apply(c, op, id);
+		else
+			*c = h->boot;
 	}
 }
 

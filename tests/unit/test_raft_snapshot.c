@@ -247,6 +247,31 @@ TEST(restart_after_installing_snapshot)
 	h_free(h);
 }
 
+/* A server that joined after bootstrap restarts from its own snapshot
+ * with the whole configuration, not just the changes it saw in its log. */
+TEST(added_server_restarts_from_own_snapshot)
+{
+	struct harness *h = h_new(3, NULL);
+
+	elect(h, 1);
+	H_EQ(h, add_learner(h, 1, 4), 0);
+	stabilize(h);
+	tick(h, 1, 1);
+	stabilize(h);
+	H_EQ(h, promote(h, 1, 4), 0);
+	H_EQ(h, propose(h, 1, "x"), 0);
+	stabilize(h);
+	EXPECT_COMMIT(h, 4, 5);
+	H_EQ(h, compact(h, 4, 5), 0);
+	crash(h, 4);
+	restart(h, 4);
+	EXPECT_CONF(h, 4, "voters=1,2,3,4");
+	EXPECT_APPLIED(h, 4, "x");
+	campaign(h, 4);
+	EXPECT_ROLE(h, 4, RAFT_CANDIDATE);
+	h_free(h);
+}
+
 /* The leader itself restarts from a snapshot and can still bring a new
  * follower up to date with it. */
 TEST(restarted_leader_sends_its_snapshot)
