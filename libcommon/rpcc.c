@@ -11,6 +11,7 @@
  */
 #include "rpcc.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -108,17 +109,14 @@ valid_addr(const char *s)
 	return port >= 1 && port <= 65535;
 }
 
+/* A literal IPv4 or IPv6 address: never an interface or host name. */
 static bool
 valid_ip(const char *s)
 {
-	size_t len = strlen(s);
+	struct in6_addr a;
 
-	if (len == 0 || len >= RPCC_ADDR_MAX - sizeof("host!"))
-		return false;
-	for (const char *p = s; *p != '\0'; p++)
-		if (!isxdigit((unsigned char)*p) && *p != '.' && *p != ':')
-			return false;
-	return true;
+	return strlen(s) < RPCC_ADDR_MAX - sizeof("host!") &&
+	    (inet_pton(AF_INET, s, &a) == 1 || inet_pton(AF_INET6, s, &a) == 1);
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -625,7 +623,7 @@ rpcc_call(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 	json_t *res = NULL;
 	unsigned attempts = 0;
 	size_t in_pass = 0;
-	bool retry;
+	bool retry, answered = false;
 	int rc;
 
 	deadline = now_ms() + c->opt.timeout_ms + wait_extension(params);
@@ -645,10 +643,19 @@ rpcc_call(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 		    &res, &retry, err);
 		if (rc == 0 || !retry || attempts > c->opt.retries)
 			break;
+		answered |= rc != DSC_EUNREACH;
 		c->cur = (c->cur + 1) % c->n;
 		if (++in_pass == c->n) {
-			/* Every server failed once: give them a moment. */
+			/*
+			 * Every server failed once. When none could even be
+			 * reached, more passes only delay the same answer;
+			 * otherwise (an election, a slow leader) give them a
+			 * moment.
+			 */
+			if (!answered)
+				break;
 			in_pass = 0;
+			answered = false;
 			left = deadline - now_ms();
 			sleep_ms(backoff < left ? backoff : left);
 			backoff = backoff * 2 < RPCC_BACKOFF_MAX_MS ?

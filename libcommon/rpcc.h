@@ -10,8 +10,9 @@
  * failure or a temporary answer (DSC_ENOLEADER and the other errors of exit
  * class DSC_EXIT_TEMP) it moves to the next server, backing off between full
  * passes over the list, until it succeeds, gets a permanent answer, runs out
- * of attempts or reaches its deadline. The server that answered becomes the
- * first one tried next time.
+ * of attempts or reaches its deadline. A pass in which no server could be
+ * reached at all ends the call at once (DSC_EUNREACH): nobody is there to
+ * wait for. The server that answered becomes the first one tried next time.
  *
  * Writes marked RPCC_WRITE carry "ClientID" (random per struct rpcc) and
  * "Seq" (1, 2, 3, ... per call, the same on every attempt of one call), so
