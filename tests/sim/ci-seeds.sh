@@ -26,6 +26,7 @@ n3|: 3 nodes,
 n5|: 5 nodes,
 noprevote|pre-vote off
 nocq|check-quorum off
+skew|clock skew up to [1-9]
 p_isolate|PARTITION isolate leader
 p_split|PARTITION split
 p_bridge|PARTITION bridge
@@ -122,4 +123,10 @@ END {
 	for (s = 1; s <= n; s++)
 		if (taken[s])
 			printf "\t%s,\t/* %d nodes */\n", seed[s], size[s]
+	for (f in all)
+		nall++
+	for (f in covered)
+		ncov++
+	printf "ci-seeds: %d seeds cover %d of %d features seen\n", count,
+	    ncov, nall > "/dev/stderr"
 }' "$tmp/features"

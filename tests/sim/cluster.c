@@ -126,7 +126,7 @@ start_core(struct sim *g, struct sim_node *n)
 	n->role = RAFT_FOLLOWER;
 	n->leader = 0;
 	n->paused_until = 0;
-	schedule_tick(g, n, prng_range(&g->rng, 1, SIM_TICK_US));
+	schedule_tick(g, n, prng_range(&g->rng, 1, n->tick_us));
 	cluster_drain(g, n);
 }
 
@@ -134,10 +134,15 @@ void
 cluster_boot(struct sim *g, int slot, bool original)
 {
 	struct sim_node *n = &g->nodes[slot];
+	uint64_t spread = SIM_TICK_US * (uint64_t)g->prof.skew_pm / 1000000;
 
 	memset(n, 0, sizeof(*n));
 	n->id = (uint64_t)slot + 1;
 	n->original = original;
+	/* Each machine's clock runs at its own rate (no core may rely on
+	 * equal rates; only leases would, and there are none). */
+	n->tick_us = prng_range(&g->rng, SIM_TICK_US - spread,
+				SIM_TICK_US + spread);
 	disk_init(&n->disk);
 	if (slot >= g->n_slots)
 		g->n_slots = slot + 1;
@@ -214,7 +219,7 @@ cluster_tick(struct sim *g, struct sim_node *n)
 	raft_tick(n->r);
 	cluster_drain(g, n);
 	if (n->state == NODE_UP)
-		schedule_tick(g, n, SIM_TICK_US);
+		schedule_tick(g, n, n->tick_us);
 }
 
 /* ---- the ready loop --------------------------------------------------- */

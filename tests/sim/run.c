@@ -80,6 +80,7 @@ profile_random(struct sim_profile *p, struct prng *r)
 	static const uint64_t cmin[] = { 3, 10, 40 };
 	static const uint64_t trailing[] = { 0, 3, 30 };
 	static const uint64_t cmean[] = { 3000, 10000, 30000 };
+	static const uint32_t skew[] = { 0, 0, 50000, 200000, 500000 };
 
 	p->pre_vote = prng_below(r, 5) != 0;
 	p->check_quorum = prng_below(r, 5) != 0;
@@ -107,6 +108,7 @@ profile_random(struct sim_profile *p, struct prng *r)
 	p->window = (int)prng_range(r, 1, 4);
 	p->client_mean = PICK(r, cmean);
 	p->read_pm = (uint32_t)prng_range(r, 100000, 500000);
+	p->skew_pm = PICK(r, skew);
 }
 
 void
@@ -331,10 +333,11 @@ boot(struct sim *g)
 		g->bootstrap.servers[i].suffrage = RAFT_VOTER;
 	}
 	sim_trace(g, "seed 0x%llx: %d nodes, pre-vote %s, check-quorum %s, "
-		     "drop %u dup %u delay %u per million, lose-unsynced %s",
+		     "drop %u dup %u delay %u per million, lose-unsynced %s, "
+		     "clock skew up to %u per million",
 		  U(g->opt.seed), p->nodes, p->pre_vote ? "on" : "off",
 		  p->check_quorum ? "on" : "off", p->drop_pm, p->dup_pm,
-		  p->delay_pm, p->lose_unsynced ? "yes" : "no");
+		  p->delay_pm, p->lose_unsynced ? "yes" : "no", p->skew_pm);
 	for (int i = 0; i < p->nodes; i++)
 		cluster_boot(g, i, true);
 	nemesis_start(g);

@@ -55,43 +55,44 @@
  * writes, right after a vote or an election); pauses; every kind of
  * configuration change, the leader removing or demoting itself; transfers;
  * snapshots installed; drops, dups, delays; steps-down by check-quorum and
- * by removal; failed reads. Each covers 20 or more of those 29 features.
+ * by removal; failed reads; clock skew. Most cover 20 or more of those
+ * 30 features.
  * A change to the simulator changes what a seed does; re-pick them then
  * with tests/sim/ci-seeds.sh.
  */
 static const uint64_t ci_seeds[] = {
-	0x00000000c2c581e1,	/* 3 nodes */
-	0x0000000047d2c0c4,	/* 5 nodes */
-	0x00000000729f57e1,	/* 3 nodes */
-	0x00000000a4f3cd87,	/* 5 nodes */
-	0x00000000cfc064a4,	/* 3 nodes */
+	0x00000000daa66d18,	/* 5 nodes */
+	0x0000000078dde6ce,	/* 5 nodes */
+	0x0000000017156084,	/* 3 nodes */
+	0x00000000b54cda35,	/* 5 nodes */
 	0x00000000538453eb,	/* 5 nodes */
-	0x00000000bd527da7,	/* 3 nodes */
-	0x00000000035e29eb,	/* 5 nodes */
-	0x00000000f9c1710e,	/* 3 nodes */
-	0x0000000056e27dd6,	/* 5 nodes */
 	0x00000000f1bbcd9c,	/* 3 nodes */
-	0x00000000fdeb25ac,	/* 5 nodes */
+	0x000000002e2ac108,	/* 5 nodes */
 	0x0000000011a25c4a,	/* 3 nodes */
-	0x00000000d89192c9,	/* 5 nodes */
+	0x00000000035e29eb,	/* 5 nodes */
 	0x00000000a195a39c,	/* 3 nodes */
-	0x000000002a010c6a,	/* 5 nodes */
+	0x000000003fcd1d52,	/* 3 nodes */
 	0x000000001a738a6f,	/* 3 nodes */
-	0x00000000df4de69f,	/* 5 nodes */
+	0x0000000056e27dd6,	/* 5 nodes */
+	0x000000006df7de5a,	/* 3 nodes */
+	0x00000000fdeb25ac,	/* 5 nodes */
 	0x000000003a5a1918,	/* 3 nodes */
-	0x000000000d78a7ac,	/* 5 nodes */
-	0x000000000f8d81fb,	/* 3 nodes */
-	0x000000000805a372,	/* 5 nodes */
+	0x00000000d89192c9,	/* 5 nodes */
+	0x0000000096af9b28,	/* 3 nodes */
+	0x0000000034e714de,	/* 5 nodes */
+	0x000000006be3040b,	/* 3 nodes */
+	0x000000002a010c6a,	/* 5 nodes */
+	0x00000000df4de69f,	/* 5 nodes */
+	0x00000000b9f453bc,	/* 5 nodes */
 	0x00000000582bcd72,	/* 3 nodes */
-	0x00000000a0ca18e9,	/* 5 nodes */
+	0x000000000d78a7ac,	/* 5 nodes */
+	0x00000000c2c581e1,	/* 3 nodes */
 	0x0000000052b8c938,	/* 3 nodes */
+	0x00000000bd527da7,	/* 3 nodes */
+	0x00000000f9c1710e,	/* 3 nodes */
 	0x00000000dd390c50,	/* 5 nodes */
 	0x00000000f44e6cd4,	/* 3 nodes */
-	0x000000002e2ac108,	/* 5 nodes */
-	0x0000000017156084,	/* 3 nodes */
-	0x00000000489e4b77,	/* 5 nodes */
-	0x000000008ff34752,	/* 3 nodes */
-	0x0000000034e714de,	/* 5 nodes */
+	0x0000000047d2c0c4,	/* 5 nodes */
 };
 
 struct cli {

@@ -104,6 +104,7 @@ struct sim_profile {
 	uint32_t drop_pm, dup_pm, delay_pm;	/* per million messages */
 	uint64_t delay_max;		/* us of extra delay */
 	/* nemesis */
+	uint32_t skew_pm;		/* clock rate spread, per million */
 	uint64_t nemesis_mean;		/* us between fault decisions */
 	uint32_t weight[FAULT_MAX];
 	uint32_t crash_after_vote_pm;
@@ -182,6 +183,7 @@ struct sim_node {
 	bool original;		/* bootstrapped, as opposed to added later */
 	bool removed;		/* a committed configuration dropped it */
 	uint64_t paused_until;
+	uint64_t tick_us;	/* this node's clock: one tick, skewed */
 	enum raft_role role;	/* as last reported */
 	uint64_t leader;
 	uint64_t term;		/* as of the last raft_advance() */
