@@ -149,8 +149,8 @@ sim_profile_draw(struct sim_profile *p, struct prng *r, int nodes,
 
 /* ---- the loop ----------------------------------------------------------- */
 
-void
-sim_status_line(struct sim *g)
+static void
+status_line(struct sim *g)
 {
 	char buf[512];
 	size_t k = 0;
@@ -216,7 +216,7 @@ step(struct sim *g)
 	if (!g->violated)
 		check_step(g);
 	if (g->opt.trace && g->now >= g->next_status) {
-		sim_status_line(g);
+		status_line(g);
 		g->next_status = g->now + SIM_ELECTION_US;
 	}
 	return true;
@@ -296,7 +296,7 @@ liveness(struct sim *g)
 	g->live_deadline = g->now + SIM_LIVENESS_TICKS * (uint64_t)SIM_TICK_US;
 	while (!g->violated && !live_done(g, why, sizeof(why))) {
 		if (g->now > g->live_deadline) {
-			sim_status_line(g);
+			status_line(g);
 			sim_violation(g, "liveness: %s within %d ticks of "
 					 "healing (leader: n%llu)",
 				      why, SIM_LIVENESS_TICKS,

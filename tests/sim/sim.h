@@ -299,29 +299,33 @@ struct sim {
 	uint64_t next_status;
 	/* liveness phase */
 	uint64_t live_index, live_term, live_deadline;
-	int live_slot;
-	uint32_t live_applied;	/* bitmask of slots that applied it */
 	bool live_committed;
-	/* bench */
-	uint64_t bench_target, bench_acked;
-	int bench_window;
 };
 
 /* run.c */
+/* Runs one seed to its verdict; fills *@res (idx left 0). */
 void sim_run(const struct sim_opts *o, struct sim_result *res);
 int sim_bench(const struct sim_opts *o, uint64_t target, double max_cpu,
 	      uint64_t *acked, double *cpu);
+/*
+ * Queues an event at virtual time @at. For an event aimed at a node
+ * (@node >= 0), @arg is the node's generation: the event is dropped if the
+ * node crashed in between.
+ */
 void sim_schedule(struct sim *g, uint64_t at, enum sim_ev_kind kind, int node,
 		  int64_t arg);
+/* The running leader with the highest term, or NULL. */
 struct sim_node *sim_leader(struct sim *g);
 bool sim_active(const struct sim *g, const struct sim_node *n);
-void sim_status_line(struct sim *g);
 
 /* cluster.c */
+/* Starts slot @slot as node slot + 1 on an empty disk; @original nodes
+ * bootstrap the initial configuration, others wait to be added. */
 void cluster_boot(struct sim *g, int slot, bool original);
 void cluster_crash(struct sim *g, struct sim_node *n);
 void cluster_restart(struct sim *g, struct sim_node *n);
 void cluster_decommission(struct sim *g, struct sim_node *n);
+/* Handles every ready of @n in contract order, then raft_advance(). */
 void cluster_drain(struct sim *g, struct sim_node *n);
 void cluster_tick(struct sim *g, struct sim_node *n);
 bool cluster_compact(struct sim *g, struct sim_node *n, uint64_t trailing);
@@ -349,6 +353,7 @@ void disk_end_ready(struct sim_disk *d, bool wrote, bool sync);
 bool disk_lose_unsynced(struct sim_disk *d);
 
 /* net.c */
+/* Deep-copies @m (borrowed from a ready) into the network. */
 void net_send(struct sim *g, const struct raft_msg *m);
 void net_deliver(struct sim *g, struct sim_event *ev);
 void net_heal(struct sim *g);
@@ -377,8 +382,9 @@ void client_expire(struct sim *g);
 int client_propose_live(struct sim *g, struct sim_node *n, uint64_t *index,
 			uint64_t *term);
 
-/* check.c */
+/* check.c: each records a violation through sim_violation(). */
 void check_release(struct sim_check *c);
+/* After every step: election safety, new leaders, durability. */
 void check_step(struct sim *g);
 void check_saved(struct sim *g, struct sim_node *n, uint64_t index,
 		 uint64_t term, uint64_t chain);
