@@ -282,7 +282,7 @@ int
 rpcc_build(struct rpcc *c, const char *method, json_t *params,
 	   unsigned flags, struct buf *body, struct dsc_err *err)
 {
-	bool write = (flags & RPCC_WRITE) != 0;
+	bool is_write = (flags & RPCC_WRITE) != 0;
 	json_t *p, *req;
 	char *text;
 	size_t len;
@@ -293,14 +293,14 @@ rpcc_build(struct rpcc *c, const char *method, json_t *params,
 	if (params != NULL && !json_is_object(params))
 		return dsc_errorf(err, DSC_EINVAL,
 		    "params of '%s' must be a JSON object", method);
-	if (write && params != NULL &&
+	if (is_write && params != NULL &&
 	    (json_object_get(params, "ClientID") != NULL ||
 		json_object_get(params, "Seq") != NULL))
 		return dsc_errorf(err, DSC_EINVAL,
 		    "params of '%s' already have ClientID or Seq", method);
 
 	p = params != NULL ? json_copy(params) : json_object();
-	if (p != NULL && write &&
+	if (p != NULL && is_write &&
 	    (json_object_set_new(p, "ClientID", json_string(c->client_id)) ||
 		json_object_set_new(p, "Seq",
 		    json_integer((json_int_t)(c->seq + 1))))) {
@@ -330,7 +330,7 @@ rpcc_build(struct rpcc *c, const char *method, json_t *params,
 	if (rc != 0)
 		return rc;
 	c->last_id = c->next_id++;
-	if (write)
+	if (is_write)
 		c->seq++;
 	return 0;
 }
