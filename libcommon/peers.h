@@ -35,7 +35,9 @@ struct peers_callbacks {
 	/* Any other frame: kind (byte 0) and the rest. */
 	void (*on_frame)(void *ctx, uint64_t from, uint8_t kind,
 			 const uint8_t *p, size_t len);
-	/* An outgoing or incoming link to @id came up or went down. */
+	/* The outgoing link to @id came up or went down (messages to @id
+	 * go out on it; incoming links are not reported). Never called from
+	 * inside a peers_* call, nor after peers_free. */
 	void (*on_link)(void *ctx, uint64_t id, bool up);
 };
 
@@ -49,6 +51,7 @@ struct peers_config {
 struct peers_stats {
 	uint64_t auth_failures, frames_in, frames_out, bytes_in, bytes_out;
 	uint64_t connects, disconnects, dropped;	/* dropped: no link */
+	uint64_t proto_errors;	/* authenticated but malformed: link closed */
 };
 
 struct peers *peers_new(struct event_base *base, const struct peers_config *c,
