@@ -46,118 +46,9 @@
 #include "buf.h"
 #include "log.h"
 #include "mem.h"
+#include "peers_internal.h"
 #include "prng.h"
 #include "raft_codec.h"
-
-/* "[ipv6]:port" fits; longer addresses are refused. */
-#define PEERS_ADDR_MAX 64
-/* Reconnect delay: doubles from min to max, jittered down to half. */
-#define PEERS_BACKOFF_MIN_MS 100
-#define PEERS_BACKOFF_MAX_MS 5000
-/* From socket() or accept to an authenticated link. */
-#define PEERS_HANDSHAKE_MS 5000
-/* Output bytes a link may hold before messages are dropped. */
-#define PEERS_QUEUE_MAX (64u << 20)
-/* Unauthenticated links at once; more are refused at accept. */
-#define PEERS_MAX_HANDSHAKING 64
-/* Unacknowledged output this old kills an outgoing connection (a peer
- * behind a partition, or gone without a FIN), so it reconnects. */
-#define PEERS_USER_TIMEOUT_MS 10000
-/* TCP keepalive: first probe, interval, probes before giving up. */
-#define PEERS_KEEPIDLE_S 5
-#define PEERS_KEEPINTVL_S 2
-#define PEERS_KEEPCNT 3
-/* Bytes read or written per socket call by a bufferevent. */
-#define PEERS_IO_CHUNK (256 * 1024)
-/* Reused buffers grown past this are freed after use. */
-#define PEERS_SHRINK_CAP (4u << 20)
-
-/* Frame kinds this module looks at (cmd/dsc-server/README.md). */
-#define KIND_RAFT 1
-#define KIND_INTRO 2
-
-enum link_state {
-	LINK_CONNECTING = 0,	/* outgoing: connect() in progress */
-	LINK_HELLO,		/* our hello sent, waiting for theirs */
-	LINK_AUTH,		/* our tag sent, waiting for theirs */
-	LINK_OPEN,		/* authenticated: frames flow */
-	LINK_DRAIN,		/* refused; input ignored until the other end
-				 * closes or the deadline passes */
-	LINK_CLOSED,		/* socket gone; freed when no callback holds it */
-	LINK_STATE_MAX
-};
-
-static const char *const link_state_names[LINK_STATE_MAX] = {
-	"connecting", "hello", "auth", "open", "drain", "closed",
-};
-
-struct dialer;
-
-struct link {
-	struct peers *p;
-	struct link *prev, *next;	/* p->links */
-	struct dialer *d;	/* owner of an outgoing link; NULL: incoming */
-	struct bufferevent *bev;
-	struct event *deadline;	/* handshake timeout */
-	struct peer_sess sess;
-	enum link_state state;
-	bool incoming;
-	bool lowmark;		/* read low watermark set for a big frame */
-	bool queue_full;	/* dropping: warned once */
-	unsigned busy;		/* callbacks on the stack: free deferred */
-	uint64_t id;		/* the peer's id, once its hello is read */
-	char addr[PEERS_ADDR_MAX];
-};
-
-struct dialer {
-	struct peers *p;
-	struct dialer *prev, *next;	/* p->dialers */
-	uint64_t id;		/* 0 while joining */
-	char addr[PEERS_ADDR_MAX];
-	struct sockaddr_storage sa;
-	socklen_t salen;
-	struct link *link;	/* the attempt in progress or the live link */
-	struct event *retry;
-	unsigned backoff_ms;
-	bool up;		/* on_link(up) reported */
-};
-
-struct note {
-	uint64_t id;
-	bool up;
-};
-
-struct peers {
-	struct event_base *base;
-	uint64_t self_id;
-	uint8_t key[AUTH_KEY_SIZE];
-	struct peers_callbacks cb;
-	struct sockaddr_storage bind_sa;
-	socklen_t bind_len;	/* 0: let the kernel pick the source */
-	struct dialer *dialers;
-	struct link *links;
-	unsigned n_handshaking;
-	char *intro;
-	size_t intro_len;
-	struct prng rng;
-	struct buf tx_plain, tx_sealed, rx_frame, rx_plain;
-	struct raft_msg_storage rx_msgs;
-	struct peers_stats st;
-	/* on_link reports waiting for the loop (see the top). */
-	struct event *notify_ev;
-	struct note *notes;
-	size_t n_notes, cap_notes;
-	unsigned in_api;
-	bool freeing;
-};
-
-/* How a link is named in logs: "to '127.0.0.3:8300' (node 3)". */
-#define LINK_FMT "%s '%s' (node %" PRIu64 ")"
-#define LINK_ARGS(l) ((l)->incoming ? "from" : "to"), (l)->addr, (l)->id
-
-static void link_close(struct link *l, const char *why);
-static void dialer_schedule(struct dialer *d, bool now);
-static void dialer_free(struct dialer *d, const char *why);
 
 /* ---- addresses and sockets ---------------------------------------------- */
 
@@ -166,8 +57,8 @@ static void dialer_free(struct dialer *d, const char *why);
  * would block the loop). Port 0 only when @any_port. 0 or -1.
  */
 static int
-parse_addr(const char *s, bool any_port, struct sockaddr_storage *ss,
-	   socklen_t *len)
+parse_addr(
+    const char *s, bool any_port, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[INET6_ADDRSTRLEN];
 	const char *port, *end;
@@ -238,14 +129,14 @@ peer_name(evutil_socket_t fd, char out[PEERS_ADDR_MAX])
 		if (ss.ss_family == AF_INET) {
 			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 
-			evutil_inet_ntop(AF_INET, &a->sin_addr, host,
-					 sizeof(host));
+			evutil_inet_ntop(
+			    AF_INET, &a->sin_addr, host, sizeof(host));
 			port = ntohs(a->sin_port);
 		} else if (ss.ss_family == AF_INET6) {
 			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 
-			evutil_inet_ntop(AF_INET6, &a->sin6_addr, host,
-					 sizeof(host));
+			evutil_inet_ntop(
+			    AF_INET6, &a->sin6_addr, host, sizeof(host));
 			port = ntohs(a->sin6_port);
 			snprintf(out, PEERS_ADDR_MAX, "[%s]:%u", host, port);
 			return;
@@ -258,8 +149,8 @@ static void
 set_opt(evutil_socket_t fd, int level, int name, int v, const char *what)
 {
 	if (setsockopt(fd, level, name, &v, sizeof(v)) != 0)
-		log_debug("peer link: setsockopt(%s): %s", what,
-			  strerror(errno));
+		log_debug(
+		    "peer link: setsockopt(%s): %s", what, strerror(errno));
 }
 
 /* Low latency, and dead peers noticed in seconds rather than hours. */
@@ -269,566 +160,19 @@ tune_socket(evutil_socket_t fd, bool outgoing)
 	set_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
 	set_opt(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE");
 #ifdef TCP_KEEPIDLE
-	set_opt(fd, IPPROTO_TCP, TCP_KEEPIDLE, PEERS_KEEPIDLE_S,
-		"TCP_KEEPIDLE");
-	set_opt(fd, IPPROTO_TCP, TCP_KEEPINTVL, PEERS_KEEPINTVL_S,
-		"TCP_KEEPINTVL");
+	set_opt(
+	    fd, IPPROTO_TCP, TCP_KEEPIDLE, PEERS_KEEPIDLE_S, "TCP_KEEPIDLE");
+	set_opt(
+	    fd, IPPROTO_TCP, TCP_KEEPINTVL, PEERS_KEEPINTVL_S, "TCP_KEEPINTVL");
 	set_opt(fd, IPPROTO_TCP, TCP_KEEPCNT, PEERS_KEEPCNT, "TCP_KEEPCNT");
 #endif
 #ifdef TCP_USER_TIMEOUT
 	if (outgoing)
 		set_opt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT,
-			PEERS_USER_TIMEOUT_MS, "TCP_USER_TIMEOUT");
+		    PEERS_USER_TIMEOUT_MS, "TCP_USER_TIMEOUT");
 #else
 	(void)outgoing;
 #endif
-}
-
-/* ---- on_link reports ---------------------------------------------------- */
-
-static void
-notify(struct peers *p, uint64_t id, bool up)
-{
-	struct note *n;
-
-	if (p->cb.on_link == NULL || p->freeing)
-		return;
-	if (p->in_api == 0 && p->n_notes == 0) {
-		p->cb.on_link(p->cb.ctx, id, up);
-		return;
-	}
-	if (p->n_notes == p->cap_notes) {
-		size_t cap = p->cap_notes ? 2 * p->cap_notes : 8;
-
-		n = dsc_reallocarray(p->notes, cap, sizeof(*n));
-		if (n == NULL) {
-			log_warn("peer link: out of memory; link %s for node "
-				 "%" PRIu64 " not reported", up ? "up" : "down",
-				 id);
-			return;
-		}
-		p->notes = n;
-		p->cap_notes = cap;
-	}
-	p->notes[p->n_notes++] = (struct note){ id, up };
-	event_active(p->notify_ev, EV_TIMEOUT, 0);
-}
-
-static void
-notify_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct peers *p = arg;
-
-	(void)fd;
-	(void)what;
-	/* A report may queue more; they are delivered in this same pass. */
-	for (size_t i = 0; i < p->n_notes; i++) {
-		struct note n = p->notes[i];
-
-		p->cb.on_link(p->cb.ctx, n.id, n.up);
-	}
-	p->n_notes = 0;
-}
-
-/* ---- links: life and death ---------------------------------------------- */
-
-static void
-link_set_state(struct link *l, enum link_state state)
-{
-	log_debug("peer link " LINK_FMT ": %s -> %s", LINK_ARGS(l),
-		  link_state_names[l->state], link_state_names[state]);
-	l->state = state;
-}
-
-/* Ends a callback's hold on @l; frees it if it was closed meanwhile. */
-static void
-link_release(struct link *l)
-{
-	if (--l->busy == 0 && l->state == LINK_CLOSED)
-		dsc_free(l);
-}
-
-static void
-link_read_cb(struct bufferevent *bev, void *arg);
-static void
-link_event_cb(struct bufferevent *bev, short what, void *arg);
-
-static void
-link_deadline_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct link *l = arg;
-
-	(void)fd;
-	(void)what;
-	if (l->state == LINK_HELLO || l->state == LINK_AUTH)
-		log_warn("peer link " LINK_FMT ": handshake timed out",
-			 LINK_ARGS(l));
-	link_close(l, "connect or handshake timed out");
-}
-
-/*
- * A link in state LINK_CONNECTING over @fd, which it owns from here on
- * (closed on failure). NULL when out of memory.
- */
-static struct link *
-link_new(struct peers *p, evutil_socket_t fd, bool incoming, const char *addr)
-{
-	struct timeval tv = { PEERS_HANDSHAKE_MS / 1000,
-			      (PEERS_HANDSHAKE_MS % 1000) * 1000 };
-	struct dsc_err err = DSC_ERR_INIT;
-	struct link *l;
-
-	if ((l = dsc_calloc(1, sizeof(*l))) == NULL) {
-		log_warn("peer link %s '%s': out of memory",
-			 incoming ? "from" : "to", addr);
-		evutil_closesocket(fd);
-		return NULL;
-	}
-	l->p = p;
-	l->incoming = incoming;
-	snprintf(l->addr, sizeof(l->addr), "%s", addr);
-	if (peer_sess_init(&l->sess, p->key,
-			   incoming ? PEER_SERVER : PEER_CLIENT, p->self_id,
-			   &err) != 0 ||
-	    (l->bev = bufferevent_socket_new(p->base, fd,
-					     BEV_OPT_CLOSE_ON_FREE)) == NULL ||
-	    (l->deadline = evtimer_new(p->base, link_deadline_cb, l)) ==
-		    NULL) {
-		log_warn("peer link " LINK_FMT ": unable to start: %s",
-			 LINK_ARGS(l),
-			 err.code ? dsc_err_msg(&err) : "out of memory");
-		if (l->bev != NULL)
-			bufferevent_free(l->bev);
-		else
-			evutil_closesocket(fd);
-		peer_sess_release(&l->sess);
-		dsc_free(l);
-		return NULL;
-	}
-	bufferevent_setcb(l->bev, link_read_cb, NULL, link_event_cb, l);
-	bufferevent_set_max_single_read(l->bev, PEERS_IO_CHUNK);
-	bufferevent_set_max_single_write(l->bev, PEERS_IO_CHUNK);
-	evtimer_add(l->deadline, &tv);
-	l->next = p->links;
-	if (p->links != NULL)
-		p->links->prev = l;
-	p->links = l;
-	p->n_handshaking++;
-	return l;
-}
-
-/*
- * Closes @l: the socket, its timer and session go now, the struct when no
- * callback holds it. An outgoing link's dialer schedules a retry, and
- * reports the link down if it was up (last, since the report may call back
- * into this module).
- */
-static void
-link_close(struct link *l, const char *why)
-{
-	struct peers *p = l->p;
-	struct dialer *d = l->d;
-	bool was_up = false;
-	uint64_t id = 0;
-
-	if (l->state == LINK_CLOSED)
-		return;
-	if (l->state == LINK_OPEN) {
-		p->st.disconnects++;
-		log_info("peer link " LINK_FMT " down: %s", LINK_ARGS(l), why);
-	} else {
-		p->n_handshaking--;
-		log_debug("peer link " LINK_FMT " closed: %s", LINK_ARGS(l),
-			  why);
-	}
-	link_set_state(l, LINK_CLOSED);
-	if (l->prev != NULL)
-		l->prev->next = l->next;
-	else
-		p->links = l->next;
-	if (l->next != NULL)
-		l->next->prev = l->prev;
-	l->prev = l->next = NULL;
-	bufferevent_free(l->bev);
-	l->bev = NULL;
-	event_free(l->deadline);
-	l->deadline = NULL;
-	peer_sess_release(&l->sess);
-	if (d != NULL) {
-		l->d = NULL;
-		d->link = NULL;
-		was_up = d->up;
-		id = d->id;
-		d->up = false;
-		dialer_schedule(d, false);
-	}
-	if (l->busy == 0)
-		dsc_free(l);
-	if (was_up)
-		notify(p, id, false);
-}
-
-static void
-auth_fail(struct link *l, const struct dsc_err *err)
-{
-	l->p->st.auth_failures++;
-	log_warn("peer link " LINK_FMT ": %s", LINK_ARGS(l), dsc_err_msg(err));
-	link_close(l, "authentication failed");
-}
-
-static void
-proto_fail(struct link *l, const char *what)
-{
-	l->p->st.proto_errors++;
-	log_warn("peer link " LINK_FMT ": %s", LINK_ARGS(l), what);
-	link_close(l, "protocol error");
-}
-
-/* ---- sending ------------------------------------------------------------ */
-
-static void
-shrink(struct buf *b)
-{
-	if (b->cap > PEERS_SHRINK_CAP)
-		buf_release(b);
-}
-
-/* Seals p->tx_plain onto @l's output; false when dropped. */
-static bool
-link_seal(struct link *l)
-{
-	struct peers *p = l->p;
-	struct evbuffer *out = bufferevent_get_output(l->bev);
-	struct dsc_err err = DSC_ERR_INIT;
-	size_t wire = PEER_FRAME_HDR + p->tx_plain.len + PEER_TAG_SIZE;
-	bool ok = false;
-
-	/* Before sealing: a sealed frame not sent would skip a counter. */
-	if (p->tx_plain.len > PEER_MAX_PLAIN) {
-		log_warn("peer link " LINK_FMT ": message of %zu bytes over "
-			 "the frame limit; dropped", LINK_ARGS(l),
-			 p->tx_plain.len);
-		goto out;
-	}
-	if (evbuffer_get_length(out) + wire > PEERS_QUEUE_MAX) {
-		if (!l->queue_full)
-			log_warn("peer link " LINK_FMT ": %u bytes queued; "
-				 "dropping messages", LINK_ARGS(l),
-				 PEERS_QUEUE_MAX);
-		l->queue_full = true;
-		goto out;
-	}
-	buf_clear(&p->tx_sealed);
-	if (peer_seal(&l->sess, p->tx_plain.p, p->tx_plain.len, &p->tx_sealed,
-		      &err) != 0) {
-		log_warn("peer link " LINK_FMT ": %s", LINK_ARGS(l),
-			 dsc_err_msg(&err));
-		goto out;
-	}
-	if (evbuffer_add(out, p->tx_sealed.p, p->tx_sealed.len) != 0) {
-		p->st.dropped++;
-		link_close(l, "out of memory");	/* its counter is spent */
-		return false;
-	}
-	l->queue_full = false;
-	p->st.frames_out++;
-	p->st.bytes_out += wire;
-	ok = true;
-out:
-	if (!ok)
-		p->st.dropped++;
-	shrink(&p->tx_plain);
-	shrink(&p->tx_sealed);
-	return ok;
-}
-
-static bool
-link_send(struct link *l, uint8_t kind, const void *data, size_t len)
-{
-	struct peers *p = l->p;
-
-	buf_clear(&p->tx_plain);
-	if (buf_addch(&p->tx_plain, kind) != 0 ||
-	    buf_add(&p->tx_plain, data, len) != 0) {
-		log_warn("peer link " LINK_FMT ": out of memory; message "
-			 "dropped", LINK_ARGS(l));
-		p->st.dropped++;
-		return false;
-	}
-	return link_seal(l);
-}
-
-/* ---- receiving ---------------------------------------------------------- */
-
-static void
-link_dispatch(struct link *l, const uint8_t *pt, size_t len)
-{
-	struct peers *p = l->p;
-	struct dsc_err err = DSC_ERR_INIT;
-	struct raft_msg m;
-	char what[DSC_ERRMSG_MAX + 64];
-	int rc;
-
-	if (len == 0) {
-		proto_fail(l, "empty frame");
-		return;
-	}
-	if (pt[0] != KIND_RAFT) {
-		if (p->cb.on_frame != NULL)
-			p->cb.on_frame(p->cb.ctx, l->id, pt[0], pt + 1, len - 1);
-		return;
-	}
-	if ((rc = raft_msg_decode(pt + 1, len - 1, &m, &p->rx_msgs, &err)) !=
-	    0) {
-		if (rc == DSC_ENOMEM) {
-			log_warn("peer link " LINK_FMT ": %s", LINK_ARGS(l),
-				 dsc_err_msg(&err));
-			link_close(l, "out of memory");
-			return;
-		}
-		snprintf(what, sizeof(what), "undecodable raft message: %s",
-			 dsc_err_msg(&err));
-		proto_fail(l, what);
-		return;
-	}
-	if (m.from != l->id || m.to != p->self_id) {
-		snprintf(what, sizeof(what),
-			 "raft message from node %" PRIu64 " to node %" PRIu64
-			 " on this link",
-			 m.from, m.to);
-		proto_fail(l, what);
-		return;
-	}
-	if (p->cb.on_raft != NULL)
-		p->cb.on_raft(p->cb.ctx, &m);
-}
-
-/* Opens and dispatches one frame if a whole one is buffered. */
-static bool
-link_read_frame(struct link *l, struct evbuffer *in, size_t avail)
-{
-	struct peers *p = l->p;
-	struct dsc_err err = DSC_ERR_INIT;
-	struct evbuffer_iovec v;
-	uint8_t hdr[PEER_FRAME_HDR];
-	const uint8_t *frame;
-	size_t need;
-	int rc;
-
-	if (avail < PEER_FRAME_HDR)
-		return false;
-	evbuffer_copyout(in, hdr, sizeof(hdr));
-	if (peer_frame_size(&l->sess, hdr, sizeof(hdr), &need, &err) != 0) {
-		auth_fail(l, &err);
-		return false;
-	}
-	if (avail < need) {
-		/* No callback per chunk of a big frame. */
-		bufferevent_setwatermark(l->bev, EV_READ, need, 0);
-		l->lowmark = true;
-		return false;
-	}
-	if (l->lowmark) {
-		bufferevent_setwatermark(l->bev, EV_READ, 0, 0);
-		l->lowmark = false;
-	}
-	if (evbuffer_peek(in, (ev_ssize_t)need, NULL, &v, 1) >= 1 &&
-	    v.iov_len >= need) {
-		frame = v.iov_base;
-	} else {
-		buf_clear(&p->rx_frame);
-		if (buf_grow(&p->rx_frame, need) != 0) {
-			link_close(l, "out of memory");
-			return false;
-		}
-		evbuffer_copyout(in, p->rx_frame.p, need);
-		frame = p->rx_frame.p;
-	}
-	buf_clear(&p->rx_plain);
-	rc = peer_open(&l->sess, frame, need, &p->rx_plain, &err);
-	evbuffer_drain(in, need);
-	shrink(&p->rx_frame);
-	if (rc == DSC_EAUTH) {
-		auth_fail(l, &err);
-		return false;
-	} else if (rc != 0) {
-		log_warn("peer link " LINK_FMT ": %s", LINK_ARGS(l),
-			 dsc_err_msg(&err));
-		link_close(l, "unable to open frame");
-		return false;
-	}
-	p->st.frames_in++;
-	p->st.bytes_in += need;
-	link_dispatch(l, p->rx_plain.p, p->rx_plain.len);
-	shrink(&p->rx_plain);
-	return true;
-}
-
-/* ---- the handshake ------------------------------------------------------ */
-
-static bool link_adopt(struct link *l);
-
-static void
-link_start(struct link *l)
-{
-	struct dsc_err err = DSC_ERR_INIT;
-	uint8_t hello[PEER_HELLO_SIZE];
-
-	if (peer_hello_make(&l->sess, hello, &err) != 0 ||
-	    bufferevent_write(l->bev, hello, sizeof(hello)) != 0) {
-		log_warn("peer link " LINK_FMT ": unable to send hello: %s",
-			 LINK_ARGS(l),
-			 err.code ? dsc_err_msg(&err) : "out of memory");
-		link_close(l, "unable to send hello");
-		return;
-	}
-	link_set_state(l, LINK_HELLO);
-}
-
-/* The hello names us: we reached ourselves (a --join of our own address). */
-static void
-link_self(struct link *l)
-{
-	struct dialer *d = l->d;
-
-	if (d == NULL) {
-		/* Closing now could lose our unsent hello, which is how the
-		 * connecting half learns it reached itself and stops. */
-		link_set_state(l, LINK_DRAIN);
-	} else if (d->id == 0) {
-		log_info("peer link to '%s' reached this server; not joining "
-			 "it",
-			 d->addr);
-		dialer_free(d, "reached ourselves");
-	} else {
-		log_warn("peer link to '%s' reached this server, not node "
-			 "%" PRIu64,
-			 d->addr, d->id);
-		link_close(l, "reached ourselves");
-	}
-}
-
-static void
-link_on_hello(struct link *l, const uint8_t hello[PEER_HELLO_SIZE])
-{
-	struct dsc_err err = DSC_ERR_INIT;
-	uint8_t tag[PEER_AUTH_SIZE];
-
-	if (memcmp(hello, "DSCP", 4) == 0 && get_u64le(hello + 6) ==
-	    l->p->self_id) {
-		link_self(l);
-		return;
-	}
-	if (peer_hello_read(&l->sess, hello, PEER_HELLO_SIZE, &err) != 0) {
-		auth_fail(l, &err);
-		return;
-	}
-	l->id = l->sess.peer_id;
-	if (peer_auth_make(&l->sess, tag, &err) != 0 ||
-	    bufferevent_write(l->bev, tag, sizeof(tag)) != 0) {
-		log_warn("peer link " LINK_FMT ": unable to send tag: %s",
-			 LINK_ARGS(l),
-			 err.code ? dsc_err_msg(&err) : "out of memory");
-		link_close(l, "unable to send tag");
-		return;
-	}
-	link_set_state(l, LINK_AUTH);
-}
-
-static void
-link_on_auth(struct link *l, const uint8_t tag[PEER_AUTH_SIZE])
-{
-	struct peers *p = l->p;
-	struct dsc_err err = DSC_ERR_INIT;
-	struct dialer *d;
-
-	if (peer_auth_verify(&l->sess, tag, PEER_AUTH_SIZE, &err) != 0) {
-		auth_fail(l, &err);
-		return;
-	}
-	if (l->d != NULL && !link_adopt(l))
-		return;
-	evtimer_del(l->deadline);
-	p->n_handshaking--;
-	link_set_state(l, LINK_OPEN);
-	p->st.connects++;
-	log_info("peer link " LINK_FMT " up", LINK_ARGS(l));
-	/* INTRO first, before anything an on_link(up) may send. */
-	if (p->intro != NULL)
-		link_send(l, KIND_INTRO, p->intro, p->intro_len);
-	if ((d = l->d) != NULL && l->state == LINK_OPEN) {
-		d->backoff_ms = PEERS_BACKOFF_MIN_MS;
-		d->up = true;
-		notify(p, d->id, true);
-	}
-}
-
-static void
-link_read(struct link *l)
-{
-	uint8_t hs[PEER_HELLO_SIZE];
-
-	while (l->state != LINK_CLOSED) {
-		struct evbuffer *in = bufferevent_get_input(l->bev);
-		size_t avail = evbuffer_get_length(in);
-
-		switch (l->state) {
-		case LINK_HELLO:
-			if (avail < PEER_HELLO_SIZE)
-				return;
-			evbuffer_remove(in, hs, PEER_HELLO_SIZE);
-			link_on_hello(l, hs);
-			break;
-		case LINK_AUTH:
-			if (avail < PEER_AUTH_SIZE)
-				return;
-			evbuffer_remove(in, hs, PEER_AUTH_SIZE);
-			link_on_auth(l, hs);
-			break;
-		case LINK_OPEN:
-			if (!link_read_frame(l, in, avail))
-				return;
-			break;
-		case LINK_DRAIN:
-			evbuffer_drain(in, avail);
-			return;
-		default:
-			return;
-		}
-	}
-}
-
-static void
-link_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct link *l = arg;
-
-	(void)bev;
-	l->busy++;
-	link_read(l);
-	link_release(l);
-}
-
-static void
-link_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct link *l = arg;
-	char why[128];
-	int e;
-
-	(void)bev;
-	l->busy++;
-	if (what & BEV_EVENT_CONNECTED) {
-		link_start(l);
-	} else if (what & BEV_EVENT_EOF) {
-		link_close(l, "closed by peer");
-	} else if (what & BEV_EVENT_ERROR) {
-		e = EVUTIL_SOCKET_ERROR();
-		snprintf(why, sizeof(why), "%s",
-			 e ? evutil_socket_error_to_string(e) : "error");
-		link_close(l, why);
-	}
-	link_release(l);
 }
 
 /* ---- dialers ------------------------------------------------------------ */
@@ -847,8 +191,8 @@ dialer_find(const struct peers *p, uint64_t id)
  * and, for a join, makes the link that node's outgoing link. False when @l
  * was closed instead.
  */
-static bool
-link_adopt(struct link *l)
+bool
+peers_link_adopt(struct link *l)
 {
 	struct dialer *d = l->d, *x;
 
@@ -856,22 +200,22 @@ link_adopt(struct link *l)
 		if (l->id == d->id)
 			return true;
 		log_warn("peer link to '%s': expected node %" PRIu64
-			 ", found node %" PRIu64,
-			 d->addr, d->id, l->id);
-		link_close(l, "wrong node at the address");
+		         ", found node %" PRIu64,
+		    d->addr, d->id, l->id);
+		peers_link_close(l, "wrong node at the address");
 		return false;
 	}
 	if ((x = dialer_find(l->p, l->id)) == NULL) {
-		log_info("peer link to '%s': joined node %" PRIu64, d->addr,
-			 l->id);
+		log_info(
+		    "peer link to '%s': joined node %" PRIu64, d->addr, l->id);
 		d->id = l->id;
 		return true;
 	}
 	if (x->up) {
 		log_debug("peer link to '%s': node %" PRIu64 " already "
-			  "linked; closing the duplicate",
-			  d->addr, l->id);
-		dialer_free(d, "duplicate of a live link");
+		          "linked; closing the duplicate",
+		    d->addr, l->id);
+		peers_dialer_free(d, "duplicate of a live link");
 		return false;
 	}
 	/* Take node x's place, at the address that just worked. */
@@ -880,7 +224,7 @@ link_adopt(struct link *l)
 
 		old->d = NULL;
 		x->link = NULL;
-		link_close(old, "superseded by a joined link");
+		peers_link_close(old, "superseded by a joined link");
 	}
 	evtimer_del(x->retry);
 	memcpy(x->addr, d->addr, sizeof(x->addr));
@@ -889,7 +233,7 @@ link_adopt(struct link *l)
 	d->link = NULL;
 	l->d = x;
 	x->link = l;
-	dialer_free(d, "joined");
+	peers_dialer_free(d, "joined");
 	return true;
 }
 
@@ -902,17 +246,17 @@ dialer_connect(struct dialer *d)
 
 	fd = socket(d->sa.ss_family, SOCK_STREAM, 0);
 	if (fd < 0) {
-		log_warn("peer link to '%s': socket: %s", d->addr,
-			 strerror(errno));
-		dialer_schedule(d, false);
+		log_warn(
+		    "peer link to '%s': socket: %s", d->addr, strerror(errno));
+		peers_dialer_schedule(d, false);
 		return;
 	}
 	if (evutil_make_socket_nonblocking(fd) != 0 ||
 	    evutil_make_socket_closeonexec(fd) != 0) {
-		log_warn("peer link to '%s': fcntl: %s", d->addr,
-			 strerror(errno));
+		log_warn(
+		    "peer link to '%s': fcntl: %s", d->addr, strerror(errno));
 		evutil_closesocket(fd);
-		dialer_schedule(d, false);
+		peers_dialer_schedule(d, false);
 		return;
 	}
 	tune_socket(fd, true);
@@ -920,28 +264,28 @@ dialer_connect(struct dialer *d)
 	if (p->bind_len != 0 && p->bind_sa.ss_family == d->sa.ss_family) {
 #ifdef IP_BIND_ADDRESS_NO_PORT
 		set_opt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1,
-			"IP_BIND_ADDRESS_NO_PORT");
+		    "IP_BIND_ADDRESS_NO_PORT");
 #endif
 		if (bind(fd, (struct sockaddr *)&p->bind_sa, p->bind_len) !=
 		    0) {
 			log_warn("peer link to '%s': unable to bind the "
-				 "source address: %s",
-				 d->addr, strerror(errno));
+			         "source address: %s",
+			    d->addr, strerror(errno));
 			evutil_closesocket(fd);
-			dialer_schedule(d, false);
+			peers_dialer_schedule(d, false);
 			return;
 		}
 	}
-	if ((l = link_new(p, fd, false, d->addr)) == NULL) {
-		dialer_schedule(d, false);
+	if ((l = peers_link_new(p, fd, false, d->addr)) == NULL) {
+		peers_dialer_schedule(d, false);
 		return;
 	}
 	l->id = d->id;
 	l->d = d;
 	d->link = l;
-	if (bufferevent_socket_connect(l->bev, (struct sockaddr *)&d->sa,
-				       (int)d->salen) != 0) {
-		link_close(l, "connect failed");
+	if (bufferevent_socket_connect(
+	        l->bev, (struct sockaddr *)&d->sa, (int)d->salen) != 0) {
+		peers_link_close(l, "connect failed");
 		return;
 	}
 	bufferevent_enable(l->bev, EV_READ | EV_WRITE);
@@ -959,8 +303,8 @@ dialer_retry_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Connects from the loop: at once, or after the jittered backoff. */
-static void
-dialer_schedule(struct dialer *d, bool now)
+void
+peers_dialer_schedule(struct dialer *d, bool now)
 {
 	struct timeval tv = { 0, 0 };
 	uint64_t ms;
@@ -978,7 +322,7 @@ dialer_schedule(struct dialer *d, bool now)
 
 static struct dialer *
 dialer_new(struct peers *p, uint64_t id, const char *addr,
-	   const struct sockaddr_storage *sa, socklen_t salen)
+    const struct sockaddr_storage *sa, socklen_t salen)
 {
 	struct dialer *d;
 
@@ -1002,8 +346,8 @@ dialer_new(struct peers *p, uint64_t id, const char *addr,
 }
 
 /* Removes @d and closes its link; reports it down if it was up. */
-static void
-dialer_free(struct dialer *d, const char *why)
+void
+peers_dialer_free(struct dialer *d, const char *why)
 {
 	struct peers *p = d->p;
 	bool was_up = d->up;
@@ -1020,19 +364,19 @@ dialer_free(struct dialer *d, const char *why)
 
 		l->d = NULL;
 		d->link = NULL;
-		link_close(l, why);
+		peers_link_close(l, why);
 	}
 	event_free(d->retry);
 	dsc_free(d);
 	if (was_up)
-		notify(p, id, false);
+		peers_notify(p, id, false);
 }
 
 /* ---- the interface ------------------------------------------------------ */
 
 struct peers *
-peers_new(struct event_base *base, const struct peers_config *c,
-	  struct dsc_err *err)
+peers_new(
+    struct event_base *base, const struct peers_config *c, struct dsc_err *err)
 {
 	struct peers *p;
 	uint64_t seed;
@@ -1049,8 +393,8 @@ peers_new(struct event_base *base, const struct peers_config *c,
 	}
 	if (c->bind_addr != NULL &&
 	    parse_addr(c->bind_addr, true, &p->bind_sa, &p->bind_len) != 0) {
-		dsc_errorf(err, DSC_EINVAL, "invalid bind address '%s'",
-			   c->bind_addr);
+		dsc_errorf(
+		    err, DSC_EINVAL, "invalid bind address '%s'", c->bind_addr);
 		dsc_free(p);
 		return NULL;
 	}
@@ -1069,7 +413,7 @@ peers_new(struct event_base *base, const struct peers_config *c,
 		    0)
 			p->bind_len = 0;
 	}
-	p->notify_ev = event_new(base, -1, 0, notify_cb, p);
+	p->notify_ev = event_new(base, -1, 0, peers_notify_cb, p);
 	if (p->notify_ev == NULL) {
 		dsc_errorf(err, DSC_ENOMEM, "peers: out of memory");
 		dsc_free(p);
@@ -1091,9 +435,9 @@ peers_free(struct peers *p)
 		return;
 	p->freeing = true;
 	while (p->dialers != NULL)
-		dialer_free(p->dialers, "shutting down");
+		peers_dialer_free(p->dialers, "shutting down");
 	while (p->links != NULL)
-		link_close(p->links, "shutting down");
+		peers_link_close(p->links, "shutting down");
 	event_free(p->notify_ev);
 	dsc_free(p->notes);
 	dsc_free(p->intro);
@@ -1117,8 +461,8 @@ peers_set_addr(struct peers *p, uint64_t id, const char *addr)
 		return;
 	if (parse_addr(addr, false, &sa, &salen) != 0) {
 		log_warn("peer link: invalid address '%s' for node %" PRIu64
-			 "; ignored",
-			 addr ? addr : "(null)", id);
+		         "; ignored",
+		    addr ? addr : "(null)", id);
 		return;
 	}
 	p->in_api++;
@@ -1126,17 +470,17 @@ peers_set_addr(struct peers *p, uint64_t id, const char *addr)
 		if ((d = dialer_new(p, id, addr, &sa, salen)) == NULL)
 			log_warn("peer link to '%s': out of memory", addr);
 		else
-			dialer_schedule(d, true);
+			peers_dialer_schedule(d, true);
 	} else if (strcmp(d->addr, addr) != 0) {
 		log_info("peer link: node %" PRIu64 " moved from '%s' to '%s'",
-			 id, d->addr, addr);
+		    id, d->addr, addr);
 		snprintf(d->addr, sizeof(d->addr), "%s", addr);
 		d->sa = sa;
 		d->salen = salen;
 		if (d->link != NULL)
-			link_close(d->link, "address changed");
+			peers_link_close(d->link, "address changed");
 		d->backoff_ms = PEERS_BACKOFF_MIN_MS;
-		dialer_schedule(d, true);
+		peers_dialer_schedule(d, true);
 	}
 	p->in_api--;
 }
@@ -1149,11 +493,11 @@ peers_forget(struct peers *p, uint64_t id)
 
 	p->in_api++;
 	if (id != 0 && (d = dialer_find(p, id)) != NULL)
-		dialer_free(d, "peer forgotten");
+		peers_dialer_free(d, "peer forgotten");
 	for (l = p->links; l != NULL; l = next) {
 		next = l->next;
 		if (l->incoming && id != 0 && l->id == id)
-			link_close(l, "peer forgotten");
+			peers_link_close(l, "peer forgotten");
 	}
 	p->in_api--;
 }
@@ -1167,17 +511,17 @@ peers_join(struct peers *p, const char *addr)
 
 	if (parse_addr(addr, false, &sa, &salen) != 0) {
 		log_warn("peer link: invalid join address '%s'; ignored",
-			 addr ? addr : "(null)");
+		    addr ? addr : "(null)");
 		return;
 	}
 	for (d = p->dialers; d != NULL; d = d->next)
 		if (strcmp(d->addr, addr) == 0)
-			return;		/* already joining or linked there */
+			return; /* already joining or linked there */
 	if ((d = dialer_new(p, 0, addr, &sa, salen)) == NULL) {
 		log_warn("peer link to '%s': out of memory", addr);
 		return;
 	}
-	dialer_schedule(d, true);
+	peers_dialer_schedule(d, true);
 }
 
 void
@@ -1201,7 +545,7 @@ peers_set_intro(struct peers *p, const char *json)
 	for (l = p->links; l != NULL; l = next) {
 		next = l->next;
 		if (l->state == LINK_OPEN)
-			link_send(l, KIND_INTRO, p->intro, p->intro_len);
+			peers_link_send(l, KIND_INTRO, p->intro, p->intro_len);
 	}
 	p->in_api--;
 }
@@ -1231,19 +575,19 @@ peers_send_raft(struct peers *p, const struct raft_msg *m)
 	if (buf_addch(&p->tx_plain, KIND_RAFT) != 0 ||
 	    raft_msg_encode(m, &p->tx_plain, &err) != 0) {
 		log_warn("peer link " LINK_FMT ": unable to encode %s: %s",
-			 LINK_ARGS(l), raft_msg_type_name(m->type),
-			 err.code ? dsc_err_msg(&err) : "out of memory");
+		    LINK_ARGS(l), raft_msg_type_name(m->type),
+		    err.code ? dsc_err_msg(&err) : "out of memory");
 		p->st.dropped++;
 		return;
 	}
 	p->in_api++;
-	link_seal(l);
+	peers_link_seal(l);
 	p->in_api--;
 }
 
 bool
-peers_send(struct peers *p, uint64_t to, uint8_t kind, const void *data,
-	   size_t len)
+peers_send(
+    struct peers *p, uint64_t to, uint8_t kind, const void *data, size_t len)
 {
 	struct link *l;
 	bool ok;
@@ -1253,14 +597,14 @@ peers_send(struct peers *p, uint64_t to, uint8_t kind, const void *data,
 		return false;
 	}
 	p->in_api++;
-	ok = link_send(l, kind, data, len);
+	ok = peers_link_send(l, kind, data, len);
 	p->in_api--;
 	return ok;
 }
 
 void
-peers_accept(struct peers *p, evutil_socket_t fd, const uint8_t *first,
-	     size_t n)
+peers_accept(
+    struct peers *p, evutil_socket_t fd, const uint8_t *first, size_t n)
 {
 	char addr[PEERS_ADDR_MAX];
 	struct link *l;
@@ -1268,33 +612,33 @@ peers_accept(struct peers *p, evutil_socket_t fd, const uint8_t *first,
 	peer_name(fd, addr);
 	if (p->n_handshaking >= PEERS_MAX_HANDSHAKING) {
 		log_warn("peer link from '%s': %u handshakes in progress; "
-			 "refused",
-			 addr, p->n_handshaking);
+		         "refused",
+		    addr, p->n_handshaking);
 		evutil_closesocket(fd);
 		return;
 	}
 	if (evutil_make_socket_nonblocking(fd) != 0) {
-		log_warn("peer link from '%s': fcntl: %s", addr,
-			 strerror(errno));
+		log_warn(
+		    "peer link from '%s': fcntl: %s", addr, strerror(errno));
 		evutil_closesocket(fd);
 		return;
 	}
 	tune_socket(fd, false);
-	if ((l = link_new(p, fd, true, addr)) == NULL)
+	if ((l = peers_link_new(p, fd, true, addr)) == NULL)
 		return;
 	l->busy++;
 	/* The input's end belongs to the socket; its front is ours. */
 	if (n > 0 &&
 	    evbuffer_prepend(bufferevent_get_input(l->bev), first, n) != 0) {
-		link_close(l, "out of memory");
+		peers_link_close(l, "out of memory");
 	} else {
-		link_start(l);
+		peers_link_start(l);
 		if (l->state != LINK_CLOSED)
 			bufferevent_enable(l->bev, EV_READ | EV_WRITE);
 		/* Only a hello can be complete yet: no callback can run. */
-		link_read(l);
+		peers_link_read(l);
 	}
-	link_release(l);
+	peers_link_release(l);
 }
 
 bool

@@ -65,13 +65,13 @@ struct node {
 	struct peers *p;
 	evutil_socket_t lfd;
 	struct event *lev;
-	bool raw;		/* accepted sockets go to raw_fd, not peers */
+	bool raw; /* accepted sockets go to raw_fd, not peers */
 	evutil_socket_t raw_fd;
-	struct sockaddr_in last_src;	/* where the last accept came from */
+	struct sockaddr_in last_src; /* where the last accept came from */
 	unsigned accepts;
 	/* What the callbacks saw; seq orders raft and frames together. */
 	unsigned seq;
-	struct buf msgs[MAX_REC];	/* raft messages, re-encoded */
+	struct buf msgs[MAX_REC]; /* raft messages, re-encoded */
 	unsigned msg_seq[MAX_REC];
 	size_t n_msgs;
 	struct rec_frame frames[MAX_REC];
@@ -347,7 +347,7 @@ link_pair(struct node *a, struct node *b)
 
 static void
 decode(const struct node *n, size_t i, struct raft_msg *m,
-       struct raft_msg_storage *st)
+    struct raft_msg_storage *st)
 {
 	T_ASSERT(i < n->n_msgs);
 	T_EQ(raft_msg_decode(n->msgs[i].p, n->msgs[i].len, m, st, NULL), 0);
@@ -430,7 +430,7 @@ fake_closed(int fd)
 
 static void
 fake_handshake(int fd, struct peer_sess *s, enum peer_role role,
-	       const uint8_t *k, uint64_t id)
+    const uint8_t *k, uint64_t id)
 {
 	uint8_t mine[PEER_HELLO_SIZE], theirs[PEER_HELLO_SIZE];
 	uint8_t tag[PEER_AUTH_SIZE];
@@ -449,7 +449,7 @@ fake_handshake(int fd, struct peer_sess *s, enum peer_role role,
 /* Seals kind + @len bytes into @out (appended). */
 static void
 fake_seal(struct peer_sess *s, uint8_t kind, const void *p, size_t len,
-	  struct buf *out)
+    struct buf *out)
 {
 	struct buf pt = BUF_INIT;
 
@@ -521,7 +521,7 @@ TEST(handshake_and_raft_both_ways)
 	for (int i = 0; i < 3; i++) {
 		memset(data[i], 'a' + i, sizeof(data[i]));
 		e[i] = (struct raft_entry){ 5, 11 + (uint64_t)i,
-					    RAFT_ENTRY_NORMAL, 100, data[i] };
+			RAFT_ENTRY_NORMAL, 100, data[i] };
 	}
 	m.type = RAFT_MSG_APPEND;
 	m.from = 1;
@@ -533,9 +533,13 @@ TEST(handshake_and_raft_both_ways)
 	m.n_entries = 3;
 	m.entries = e;
 	peers_send_raft(a.p, &m);
-	m = (struct raft_msg){ .type = RAFT_MSG_APPEND_RESP, .from = 2,
-			       .to = 1, .term = 5, .index = 13,
-			       .reject = true, .hint = 7 };
+	m = (struct raft_msg){ .type = RAFT_MSG_APPEND_RESP,
+		.from = 2,
+		.to = 1,
+		.term = 5,
+		.index = 13,
+		.reject = true,
+		.hint = 7 };
 	peers_send_raft(b.p, &m);
 	WAIT_UNTIL(a.n_msgs == 1 && b.n_msgs == 1);
 
@@ -566,7 +570,7 @@ TEST(handshake_and_raft_both_ways)
 	T_EQ(sa.frames_out, 1);
 	T_EQ(sb.frames_in, 1);
 	T_EQ(sa.bytes_out, sb.bytes_in);
-	T_EQ(sa.connects, 2);	/* its outgoing and its incoming link */
+	T_EQ(sa.connects, 2); /* its outgoing and its incoming link */
 	T_EQ(sa.auth_failures + sb.auth_failures, 0);
 	T_EQ(sa.dropped + sb.dropped, 0);
 	raft_msg_storage_release(&st);
@@ -578,8 +582,9 @@ TEST(handshake_and_raft_both_ways)
 TEST(intro_first_on_every_link_and_resent_when_changed)
 {
 	struct node a, b;
-	struct raft_msg m = { .type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2,
-			      .term = 1 };
+	struct raft_msg m = {
+		.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1
+	};
 
 	setup();
 	node_start(&a, 1, "127.0.0.2");
@@ -590,7 +595,7 @@ TEST(intro_first_on_every_link_and_resent_when_changed)
 	peers_send_raft(a.p, &m);
 	/* Each side sends INTRO on its outgoing and its incoming link. */
 	WAIT_UNTIL(b.n_msgs == 1 && b.n_frames == 2 && a.n_frames == 2);
-	T_EQ(b.frames[0].seq, 0);	/* before the heartbeat */
+	T_EQ(b.frames[0].seq, 0); /* before the heartbeat */
 	for (int i = 0; i < 2; i++) {
 		T_EQ(b.frames[i].kind, 2);
 		T_EQ(b.frames[i].from, 1);
@@ -599,7 +604,7 @@ TEST(intro_first_on_every_link_and_resent_when_changed)
 	}
 	T_ASSERT(b.msg_seq[0] > 0);
 
-	peers_set_intro(a.p, "{\"id\":1}");	/* unchanged: not resent */
+	peers_set_intro(a.p, "{\"id\":1}"); /* unchanged: not resent */
 	peers_set_intro(a.p, "{\"id\":1,\"x\":2}");
 	WAIT_UNTIL(b.n_frames == 4);
 	T_STREQ((char *)b.frames[3].data.p, "{\"id\":1,\"x\":2}");
@@ -618,9 +623,9 @@ TEST(join_learns_the_id_and_ignores_ourselves)
 	setup();
 	node_start(&a, 1, "127.0.0.2");
 	node_start(&b, 7, "127.0.0.3");
-	peers_join(a.p, a.addr);	/* our own address: dropped */
+	peers_join(a.p, a.addr); /* our own address: dropped */
 	peers_join(a.p, b.addr);
-	peers_join(a.p, b.addr);	/* twice: one link */
+	peers_join(a.p, b.addr); /* twice: one link */
 	WAIT_UNTIL(peers_link_up(a.p, 7));
 	T_EQ(a.ups, 1);
 	T_EQ(a.last_link_id, 7);
@@ -661,7 +666,7 @@ TEST(join_of_a_linked_node_closes_the_duplicate)
 	peers_join(a.p, b.addr);
 	WAIT_UNTIL(b.accepts == 2);
 	run_for(300);
-	T_EQ(b.accepts, 2);	/* not retried */
+	T_EQ(b.accepts, 2); /* not retried */
 	T_ASSERT(peers_link_up(a.p, 2));
 	T_EQ(a.ups, 1);
 	T_EQ(a.downs, 0);
@@ -739,8 +744,12 @@ TEST(tampered_replayed_and_oversized_frames_close_the_link)
 	struct node a;
 	struct peer_sess s;
 	struct buf out = BUF_INIT, msg = BUF_INIT, plain = BUF_INIT;
-	struct raft_msg m = { .type = RAFT_MSG_VOTE, .from = 9, .to = 1,
-			      .term = 3, .index = 4, .log_term = 2 };
+	struct raft_msg m = { .type = RAFT_MSG_VOTE,
+		.from = 9,
+		.to = 1,
+		.term = 3,
+		.index = 4,
+		.log_term = 2 };
 	uint8_t big[PEER_FRAME_HDR] = { 0xff, 0xff, 0xff, 0xff };
 	int fd;
 
@@ -750,7 +759,7 @@ TEST(tampered_replayed_and_oversized_frames_close_the_link)
 
 	/* A good frame passes, its replay closes the link. */
 	fd = fake_client(&a, &s, 9);
-	fake_recv(fd, &s, &plain);	/* INTRO comes first */
+	fake_recv(fd, &s, &plain); /* INTRO comes first */
 	T_EQ(plain.p[0], 2);
 	T_STREQ((char *)plain.p + 1, "{\"id\":1}");
 	raft_bytes(&m, &msg);
@@ -800,8 +809,9 @@ TEST(authenticated_garbage_is_a_protocol_error)
 	struct node a;
 	struct peer_sess s;
 	struct buf out = BUF_INIT, msg = BUF_INIT;
-	struct raft_msg m = { .type = RAFT_MSG_VOTE, .from = 9, .to = 1,
-			      .term = 3 };
+	struct raft_msg m = {
+		.type = RAFT_MSG_VOTE, .from = 9, .to = 1, .term = 3
+	};
 	const uint8_t junk[] = { 1, 2, 3 };
 	int fd;
 
@@ -894,8 +904,9 @@ TEST(garbage_after_dscp_is_refused)
 TEST(reconnects_after_the_other_side_restarts)
 {
 	struct node a, b;
-	struct raft_msg m = { .type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2,
-			      .term = 1 };
+	struct raft_msg m = {
+		.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1
+	};
 	uint16_t port;
 
 	setup();
@@ -909,7 +920,7 @@ TEST(reconnects_after_the_other_side_restarts)
 	T_ASSERT(!peers_link_up(a.p, 2));
 	peers_send_raft(a.p, &m);
 	T_EQ(stats(&a).dropped, 1);
-	run_for(300);		/* a few refused attempts */
+	run_for(300); /* a few refused attempts */
 
 	b.port = port;
 	listener_open(&b);
@@ -928,14 +939,15 @@ TEST(reconnects_after_the_other_side_restarts)
 TEST(messages_without_a_link_are_dropped)
 {
 	struct node a;
-	struct raft_msg m = { .type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 5,
-			      .term = 1 };
+	struct raft_msg m = {
+		.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 5, .term = 1
+	};
 
 	setup();
 	node_start(&a, 1, "127.0.0.2");
 	peers_send_raft(a.p, &m);
 	T_ASSERT(!peers_send(a.p, 5, 3, "x", 1));
-	T_ASSERT(!peers_send(a.p, 1, 3, "x", 1));	/* ourselves */
+	T_ASSERT(!peers_send(a.p, 1, 3, "x", 1)); /* ourselves */
 	T_ASSERT(!peers_link_up(a.p, 5));
 	/* A known address that refuses connections: still no link. */
 	peers_set_addr(a.p, 5, "127.0.0.9:1");
@@ -967,8 +979,11 @@ TEST(outgoing_source_address_is_the_bind_address)
 TEST(an_8_mib_snapshot_goes_through)
 {
 	struct node a, b;
-	struct raft_msg m = { .type = RAFT_MSG_SNAPSHOT, .from = 1, .to = 2,
-			      .term = 4 }, got;
+	struct raft_msg m = { .type = RAFT_MSG_SNAPSHOT,
+		.from = 1,
+		.to = 2,
+		.term = 4 },
+	                got;
 	struct raft_msg_storage st = RAFT_MSG_STORAGE_INIT;
 	size_t len = 8u << 20;
 	uint8_t *data;
@@ -987,8 +1002,9 @@ TEST(an_8_mib_snapshot_goes_through)
 	m.snapshot.len = len;
 	m.snapshot.data = data;
 	peers_send_raft(a.p, &m);
-	m = (struct raft_msg){ .type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2,
-			       .term = 4 };
+	m = (struct raft_msg){
+		.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 4
+	};
 	peers_send_raft(a.p, &m);
 	WAIT_UNTIL(b.n_msgs == 2);
 	decode(&b, 0, &got, &st);
@@ -1031,7 +1047,7 @@ TEST(a_stuck_peer_fills_the_queue_then_messages_drop)
 	T_ASSERT((data = calloc(1, chunk)) != NULL);
 	while (peers_send(a.p, 2, 3, data, chunk))
 		sent++;
-	T_EQ(sent, 63);		/* 64 MiB / (1 MiB + 21 bytes) */
+	T_EQ(sent, 63); /* 64 MiB / (1 MiB + 21 bytes) */
 	T_EQ(stats(&a).dropped, 1);
 	T_ASSERT(peers_link_up(a.p, 2));
 
@@ -1060,7 +1076,7 @@ TEST(wrong_node_at_an_address_is_never_up)
 	setup();
 	node_start(&a, 1, "127.0.0.2");
 	node_start(&b, 2, "127.0.0.3");
-	peers_set_addr(a.p, 3, b.addr);		/* b is node 2 */
+	peers_set_addr(a.p, 3, b.addr); /* b is node 2 */
 	WAIT_UNTIL(b.accepts >= 2);
 	T_ASSERT(!peers_link_up(a.p, 3));
 	T_EQ(a.ups, 0);
@@ -1091,7 +1107,7 @@ TEST(forget_and_moves_report_the_link_down_from_the_loop)
 	listener_open(&c);
 	peers_open(&c);
 	peers_set_addr(a.p, 2, c.addr);
-	T_EQ(a.downs, 0);		/* not from inside the call */
+	T_EQ(a.downs, 0); /* not from inside the call */
 	WAIT_UNTIL(a.downs == 1 && a.ups == 2 && peers_link_up(a.p, 2));
 	T_EQ(c.accepts, 1);
 
@@ -1100,7 +1116,7 @@ TEST(forget_and_moves_report_the_link_down_from_the_loop)
 	T_ASSERT(!peers_link_up(a.p, 2));
 	WAIT_UNTIL(a.downs == 2);
 	run_for(300);
-	T_EQ(c.accepts, 1);		/* no reconnect */
+	T_EQ(c.accepts, 1); /* no reconnect */
 	T_EQ(a.ups, 2);
 	node_stop(&a);
 	node_stop(&b);
@@ -1111,9 +1127,19 @@ TEST(forget_and_moves_report_the_link_down_from_the_loop)
 TEST(bad_addresses_are_refused)
 {
 	static const char *bad[] = {
-		"", "127.0.0.1", "127.0.0.1:", ":80", "127.0.0.1:65536",
-		"127.0.0.1:-1", "127.0.0.1:8x", "localhost:80", "1.2.3:80",
-		"[::1]80", "::1:80", "[::1:80", "127.0.0.1:123456",
+		"",
+		"127.0.0.1",
+		"127.0.0.1:",
+		":80",
+		"127.0.0.1:65536",
+		"127.0.0.1:-1",
+		"127.0.0.1:8x",
+		"localhost:80",
+		"1.2.3:80",
+		"[::1]80",
+		"::1:80",
+		"[::1:80",
+		"127.0.0.1:123456",
 	};
 	struct peers_config c = { 0 };
 	struct dsc_err err = DSC_ERR_INIT;
@@ -1173,7 +1199,7 @@ TEST(ipv6_loopback_links)
 	c.bind_addr = "[::1]:0";
 	c.key = key;
 	T_ASSERT((p6 = peers_new(base, &c, NULL)) != NULL);
-	peers_set_addr(a.p, 2, addr);	/* v4 bind, v6 peer: unbound */
+	peers_set_addr(a.p, 2, addr); /* v4 bind, v6 peer: unbound */
 	fd = -1;
 	{
 		uint64_t end = now_ms() + WAIT_MS;
@@ -1196,8 +1222,9 @@ TEST(ipv6_loopback_links)
 TEST(free_with_links_open_and_traffic_queued)
 {
 	struct node a, b, c;
-	struct raft_msg m = { .type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2,
-			      .term = 1 };
+	struct raft_msg m = {
+		.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1
+	};
 	int fd;
 
 	setup();
@@ -1206,15 +1233,15 @@ TEST(free_with_links_open_and_traffic_queued)
 	node_start(&c, 3, "127.0.0.4");
 	peers_set_intro(a.p, "{\"id\":1}");
 	link_pair(&a, &b);
-	peers_set_addr(a.p, 3, c.addr);	/* c knows nobody */
-	peers_join(a.p, "127.0.0.9:1");	/* refused, retrying */
-	fd = fake_connect(&a);		/* mid-handshake */
+	peers_set_addr(a.p, 3, c.addr); /* c knows nobody */
+	peers_join(a.p, "127.0.0.9:1"); /* refused, retrying */
+	fd = fake_connect(&a);          /* mid-handshake */
 	fake_write(fd, "DSCP\1\0", 6);
 	for (int i = 0; i < MAX_REC; i++)
 		peers_send_raft(a.p, &m);
 	run_for(5);
-	peers_forget(a.p, 2);		/* a report queued, never sent */
-	node_stop(&a);			/* ASan checks the rest */
+	peers_forget(a.p, 2); /* a report queued, never sent */
+	node_stop(&a);        /* ASan checks the rest */
 	T_EQ(a.downs, 0);
 	WAIT_UNTIL(fake_closed(fd));
 	close(fd);
