@@ -79,6 +79,7 @@ struct node {
 	unsigned ups, downs;
 	uint64_t last_link_id;
 	bool link_up;
+	bool forget_on_up; /* on_link(up) calls peers_forget */
 };
 
 static uint64_t
@@ -185,6 +186,8 @@ on_link(void *ctx, uint64_t id, bool up)
 		n->ups++;
 	else
 		n->downs++;
+	if (up && n->forget_on_up)
+		peers_forget(n->p, id);
 }
 
 /* ---- the listener ---------------------------------------------------- */
@@ -670,6 +673,52 @@ TEST(join_of_a_linked_node_closes_the_duplicate)
 	T_ASSERT(peers_link_up(a.p, 2));
 	T_EQ(a.ups, 1);
 	T_EQ(a.downs, 0);
+	node_stop(&a);
+	node_stop(&b);
+	teardown();
+}
+
+TEST(join_takes_over_a_peer_whose_address_fails)
+{
+	struct node a, b;
+	uint16_t port;
+
+	setup();
+	node_start(&a, 1, "127.0.0.2");
+	node_start(&b, 2, "127.0.0.3");
+	peers_set_addr(a.p, 2, "127.0.0.9:1"); /* refused, retrying */
+	run_for(30);
+	peers_join(a.p, b.addr);
+	WAIT_UNTIL(peers_link_up(a.p, 2));
+	T_EQ(a.ups, 1);
+	/* Reconnects now go to the address that worked. */
+	port = b.port;
+	node_stop(&b);
+	WAIT_UNTIL(a.downs == 1);
+	listener_open(&b);
+	T_EQ(b.port, port);
+	peers_open(&b);
+	WAIT_UNTIL(peers_link_up(a.p, 2));
+	T_EQ(b.accepts, 2);
+	node_stop(&a);
+	node_stop(&b);
+	teardown();
+}
+
+TEST(callbacks_may_call_back_in)
+{
+	struct node a, b;
+
+	setup();
+	node_start(&a, 1, "127.0.0.2");
+	node_start(&b, 2, "127.0.0.3");
+	a.forget_on_up = true;
+	peers_set_addr(a.p, 2, b.addr);
+	WAIT_UNTIL(a.ups == 1);
+	WAIT_UNTIL(a.downs == 1); /* from the loop, after the up */
+	T_ASSERT(!peers_link_up(a.p, 2));
+	run_for(200);
+	T_EQ(a.ups, 1);
 	node_stop(&a);
 	node_stop(&b);
 	teardown();
