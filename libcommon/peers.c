@@ -12,10 +12,17 @@
  * on_link reports the outgoing link: up once its handshake completes, down
  * when an up link is lost, forgotten, or replaced on an address change.
  * Every up is followed by one down, except after peers_free, which calls
- * nothing. Incoming links are not reported (nothing is sent on them).
+ * nothing. Incoming links are not reported (only INTRO is sent on them).
  * Callbacks run from the loop; when a peers_* call itself closes a link
  * (peers_set_addr, peers_forget), the down report is queued and delivered
  * from the loop, so no callback runs inside a call into this module.
+ * Callbacks may call any peers_* function except peers_free.
+ *
+ * Liveness: connect plus handshake must finish in PEERS_HANDSHAKE_MS; an
+ * established link needs no traffic (the leader heartbeats), but output
+ * left unacknowledged for PEERS_USER_TIMEOUT_MS (TCP_USER_TIMEOUT) or
+ * failed keepalives close it, so a link into a partition or to a vanished
+ * host is rebuilt rather than stalled in TCP's retransmission backoff.
  *
  * Hot path: a message is encoded into one reused buffer (kind byte first),
  * sealed into a second reused one and copied into the bufferevent's output;
@@ -23,6 +30,13 @@
  * chain, else out of a third reused buffer. A link's output is capped at
  * PEERS_QUEUE_MAX bytes; beyond that messages are dropped (Raft resends),
  * checked before sealing so the frame counter never skips.
+ *
+ * Stats: connects and disconnects count handshakes completed and such links
+ * closed, in both directions; dropped counts messages not sent for want of
+ * a live outgoing link, queue room or memory.
+ *
+ * The program must ignore SIGPIPE (dsc-server does): bufferevents write
+ * with writev, and a peer that just closed would otherwise kill it.
  */
 #include "peers.h"
 
