@@ -588,9 +588,10 @@ peers_send_raft(struct peers *p, const struct raft_msg *m)
 	buf_clear(&p->tx_plain);
 	if (buf_addch(&p->tx_plain, KIND_RAFT) != 0 ||
 	    raft_msg_encode(m, &p->tx_plain, &err) != 0) {
-		log_warn("peer link " LINK_FMT ": unable to encode %s: %s",
-		    LINK_ARGS(l), raft_msg_type_name(m->type),
-		    err.code ? dsc_err_msg(&err) : "out of memory");
+		if (err.code == 0)
+			dsc_errorf(&err, DSC_ENOMEM, "out of memory");
+		log_warn("peer link " LINK_FMT ": message not sent: %s",
+		    LINK_ARGS(l), dsc_err_msg(&err));
 		p->st.dropped++;
 		return;
 	}
