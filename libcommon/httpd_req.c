@@ -147,6 +147,11 @@ take_line(struct httpd_req *req, struct evbuffer *in,
 		snprintf(why, HTTPD_WHY_MAX, "bare LF in request head");
 		return 400;
 	}
+	/* Checked here once, so later steps may treat lines as C strings. */
+	if (memchr(b->p + b->len - n, '\0', n) != NULL) {
+		snprintf(why, HTTPD_WHY_MAX, "NUL in request head");
+		return 400;
+	}
 	b->p[b->len - 2] = b->p[b->len - 1] = '\0';
 	*off = (uint32_t)(b->len - n);
 	*len = n - 2;

@@ -820,20 +820,29 @@ TEST(expect_100_continue)
 
 /* ---- limits and refusals ------------------------------------------------ */
 
-/* Sends @req on a fresh connection; expects @status and a close. */
+/* Sends @n bytes of @req on a fresh connection; expects @status, a close. */
 static void
-refused(const char *req, int status)
+refused_n(const char *req, size_t n, int status)
 {
 	struct client *cl = client_open();
 	struct resp r = { 0 };
 
-	client_send(cl, req);
+	client_sendn(cl, req, n);
 	if (wait_response(cl, &r) != status)
 		T_FAIL("'%s': status %d, want %d", req, r.status, status);
 	T_ASSERT(has_header(&r, "Connection: close"));
 	T_ASSERT(wait_eof(cl));
 	buf_release(&r.body);
 }
+
+static void
+refused(const char *req, int status)
+{
+	refused_n(req, strlen(req), status);
+}
+
+/* For a literal holding NULs. */
+#define REFUSED_RAW(lit, status) refused_n((lit), sizeof(lit) - 1, (status))
 
 TEST(bad_request_lines)
 {
@@ -871,6 +880,8 @@ TEST(bad_headers)
 	refused(
 	    "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1x\r\n\r\n", 400);
 	refused("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: \r\n\r\n", 400);
+	REFUSED_RAW("GET / HTTP/1.1\r\nHost: t\r\nA: x\0y\r\n\r\n", 400);
+	REFUSED_RAW("GET\0x / HTTP/1.1\r\nHost: t\r\n\r\n", 400);
 	teardown();
 }
 
@@ -900,6 +911,17 @@ TEST(body_limit)
 	refused("POST / HTTP/1.1\r\nHost: t\r\n"
 	        "Content-Length: 99999999999999999999999999\r\n\r\n",
 	    413);
+	/* A client that sends the body anyway still reads the refusal: the
+	 * server discards what follows instead of resetting the connection. */
+	cl = client_open();
+	client_send(cl,
+	    "POST / HTTP/1.1\r\nHost: t\r\n"
+	    "Content-Length: 2000000\r\n\r\n");
+	T_ASSERT((body = calloc(1, 256 * 1024)) != NULL);
+	client_sendn(cl, body, 256 * 1024);
+	free(body);
+	T_EQ(wait_response(cl, &r), 413);
+	T_ASSERT(wait_eof(cl));
 	/* Exactly the limit is fine. */
 	T_ASSERT((body = malloc(HTTPD_BODY_MAX)) != NULL);
 	memset(body, 'b', HTTPD_BODY_MAX);
