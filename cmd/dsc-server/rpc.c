@@ -348,8 +348,7 @@ take_envelope(struct rpc_call *call, json_t *root)
 		json_decref(call->id);
 		call->id = json_incref(id);
 	}
-	json_object_foreach(root, key, v)
-	{
+	json_object_foreach(root, key, v) {
 		for (i = 0; i < sizeof(members) / sizeof(members[0]); i++)
 			if (strcmp(key, members[i]) == 0)
 				break;

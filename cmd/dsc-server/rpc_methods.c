@@ -81,8 +81,7 @@ check_names(const struct rpc_call *call, struct dsc_err *err)
 
 	if (call->m->params == NULL)
 		return 0;
-	json_object_foreach(call->params, key, v)
-	{
+	json_object_foreach(call->params, key, v) {
 		if (listed(call->m->params, key) ||
 		    (call->m->kind == RPC_READ && listed(read_options, key)))
 			continue;
@@ -158,8 +157,7 @@ tags_param(struct rpc_call *call, struct dsc_err *err)
 		return dsc_errorf(err, DSC_EINVAL,
 		    "param 'Tags' must be an array of at most %d strings",
 		    CATALOG_TAGS_MAX);
-	json_array_foreach(v, i, t)
-	{
+	json_array_foreach(v, i, t) {
 		if (!json_is_string(t) ||
 		    json_string_length(t) > CATALOG_TAG_MAX)
 			return dsc_errorf(err, DSC_EINVAL,
@@ -247,6 +245,12 @@ prep_service(struct rpc_call *call, struct dsc_err *err)
 }
 
 static int
+prep_checks(struct rpc_call *call, struct dsc_err *err)
+{
+	return watch_name(call, "service:", "Service", err);
+}
+
+static int
 prep_node(struct rpc_call *call, struct dsc_err *err)
 {
 	return watch_name(call, "node:", "Node", err);
@@ -308,9 +312,7 @@ static int
 prep_digest(struct rpc_call *call, struct dsc_err *err)
 {
 	if (call->min_index > 0)
-		return bad_param(err, "index",
-		    "is not taken: the digest "
-		    "does not block");
+		return bad_param(err, "index", "is refused: a digest never blocks");
 	call->watch_key[0] = '\0'; /* the applied index */
 	return 0;
 }
@@ -678,8 +680,8 @@ static const struct rpc_method methods[] = {
 	READ("catalog.service", p_service, prep_service, read_service),
 	READ("health.service", p_health_service, prep_service,
 	    read_health_service),
-	READ(
-	    "health.checks", p_health_checks, prep_service, read_health_checks),
+	READ("health.checks", p_health_checks, prep_checks,
+	    read_health_checks),
 	READ("health.state", p_state, prep_state, read_state),
 	READ("catalog.nodes", p_none, prep_nodes, read_nodes),
 	READ("catalog.node", p_node, prep_node, read_node),
