@@ -605,7 +605,9 @@ raft_propose(struct raft *r, const void *data, size_t len, uint64_t *index,
 		return DSC_EBUSY;
 	if (len > RAFT_MAX_ENTRY_SIZE)
 		return DSC_ETOOBIG;
-	if (r->cfg.max_uncommitted_bytes != 0 &&
+	/* With nothing uncommitted any entry is admitted (etcd), so an entry
+	 * above the limit is slow rather than refused forever. */
+	if (r->cfg.max_uncommitted_bytes != 0 && r->uncommitted_bytes > 0 &&
 	    r->uncommitted_bytes + len > r->cfg.max_uncommitted_bytes)
 		return DSC_EBUSY;
 	rv = raft_append_local(r, RAFT_ENTRY_NORMAL, data, len);

@@ -294,7 +294,8 @@ void raft_tick(struct raft *r);
 /*
  * Feeds a message from a peer. The core copies what it keeps. Returns 0, or
  * DSC_EINVAL for a malformed message, DSC_ENOMEM; on error the message is
- * treated as lost and the core's state is unchanged.
+ * treated as lost: the log is unchanged, though a higher term and its
+ * leader may already have been adopted, as the term rule requires.
  */
 int raft_step(struct raft *r, const struct raft_msg *m);
 

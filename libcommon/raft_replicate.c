@@ -588,9 +588,11 @@ raft_handle_snapshot(struct raft *r, const struct raft_msg *m)
 		return 0;
 	}
 	if (rlog_match_term(&r->log, s->index, s->term)) {
-		/* We already have it: just learn that it is committed. */
+		/* We already have it: learn that it is committed, and vouch
+		 * for no more than it: entries after it may be another
+		 * leader's, and an ack must never count them. */
 		commit_to(r, s->index);
-		send_append_resp(r, m, rlog_last_index(&r->log));
+		send_append_resp(r, m, s->index);
 		return 0;
 	}
 	if (m->snapshot.len > 0) {
