@@ -102,7 +102,7 @@ TOOL_SRCS = $(sort $(wildcard tests/tools/*.c))
 MANPAGES = $(sort $(wildcard man/*.[1-8]))
 HEADERS = $(sort $(wildcard libcommon/*.h))
 SCRIPTS = $(sort $(wildcard tests/run-suites .ci/run tests/sim/*.sh \
-	tools/* tests/bats/*.bash tests/bats/*.bats))
+	.ci/*.sh tests/bats/*.bash tests/bats/*.bats))
 PURE_SRCS = $(sort $(wildcard libcommon/raft*.[ch] libcommon/catalog*.[ch] \
 	$(foreach m,err mem prng buf crc32c,libcommon/$(m).[ch])))
 
@@ -177,14 +177,14 @@ $(foreach n,$(RAFT_MUTANTS),$(eval $(call mutant,$(n))))
 # ---- goals --------------------------------------------------------------
 
 .DEFAULT_GOAL := all
-.PHONY: all test check test-build run sim sim-mutants bench lint check-purity \
+.PHONY: all test check test-build run demo sim sim-mutants bench lint check-purity \
 	check-headers check-scripts check-man install uninstall clean deps \
 	FORCE
 
 all: $(BUILD)/libcommon.a $(PROG_BINS)
 
 deps:
-	$(Q)tools/deps.sh
+	$(Q).ci/deps.sh
 
 # Build with -k, then run every suite whatever broke: while one engineer's
 # simulator does not link, everyone's unit tests still run, and the output
@@ -228,15 +228,16 @@ else
 	$(SIM_BIN) --bench
 endif
 
-# Until dsc-server exists, "running the system" means a three-node cluster
-# in the deterministic simulator with its trace on stdout. When the server
-# lands, point RUN at a script that starts real servers and agents.
-RUN ?= $(SIM_BIN) --demo
-run: deps all $(SIM_BIN)
+# "Running the system" is a local three-server cluster on 127.0.0.2-4 (see
+# .ci/local-cluster.sh); `make demo` shows the Raft core in the simulator.
+run: deps all $(BUILD)/tests/tools/dsc-rpc
+	$(Q).ci/local-cluster.sh '$(BUILD)'
+
+demo: $(SIM_BIN)
 ifeq ($(SIM_SRCS),)
 	$(no_sim)
 else
-	$(RUN)
+	$(SIM_BIN) --demo
 endif
 
 # ---- lint ---------------------------------------------------------------

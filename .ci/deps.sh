@@ -2,7 +2,7 @@
 # deps.sh - install the Debian packages dsc needs to build and test, when
 # missing. Quiet when nothing is missing. gcc and make are assumed.
 #
-# Usage: tools/deps.sh [package...]   (default: the project's list)
+# Usage: .ci/deps.sh [package...]   (default: the project's list)
 set -eu
 
 PKGS='pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev'
