@@ -179,10 +179,7 @@ rpc_leader(const struct server *s, const char **name, const char **addr)
 	const struct server_member *m = server_leader(s);
 
 	*name = *addr = "";
-	if (raft_leader(s->raft) == s->id && s->id != RAFT_NONE) {
-		*name = s->cfg.name;
-		*addr = s->cfg.bind;
-	} else if (m != NULL) {
+	if (m != NULL) {
 		*name = m->name;
 		*addr = m->addr;
 	}

@@ -830,6 +830,8 @@ server_leader(const struct server *s)
 {
 	uint64_t id = raft_leader(s->raft);
 
+	if (id == s->id)
+		return &s->self;
 	return id == RAFT_NONE ? NULL : cluster_member_by_id(s, id);
 }
 
@@ -964,6 +966,10 @@ server_start(struct server *s, struct dsc_err *err)
 	int rv;
 
 	/* Three levels: I/O at the default (1), the drain after it (2). */
+	s->self.id = s->id;
+	strcpy(s->self.name, s->cfg.name);
+	strcpy(s->self.addr, s->cfg.bind);
+	s->self.link_up = true;
 	if (event_base_priority_init(s->base, 3) != 0)
 		return dsc_errorf(err, DSC_EIO, "unable to set up event priorities");
 	s->catalog = catalog_new();

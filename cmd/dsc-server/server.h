@@ -83,6 +83,7 @@ struct server {
 	struct rpc *rpc;
 	struct listener *listener;
 
+	struct server_member self;	/* this server, as others see it */
 	struct server_member members[RAFT_MAX_SERVERS * 2];
 	size_t n_members;
 
