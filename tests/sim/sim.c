@@ -61,10 +61,9 @@
  * with tests/sim/ci-seeds.sh.
  */
 static const uint64_t ci_seeds[] = {
+	0x000000009e3779b1,	/* 5 nodes */
 	0x00000000daa66d18,	/* 5 nodes */
-	0x0000000078dde6ce,	/* 5 nodes */
 	0x0000000017156084,	/* 3 nodes */
-	0x00000000b54cda35,	/* 5 nodes */
 	0x00000000538453eb,	/* 5 nodes */
 	0x00000000f1bbcd9c,	/* 3 nodes */
 	0x000000002e2ac108,	/* 5 nodes */
@@ -74,24 +73,25 @@ static const uint64_t ci_seeds[] = {
 	0x000000003fcd1d52,	/* 3 nodes */
 	0x000000001a738a6f,	/* 3 nodes */
 	0x0000000056e27dd6,	/* 5 nodes */
-	0x000000006df7de5a,	/* 3 nodes */
+	0x00000000cfc064a4,	/* 3 nodes */
+	0x00000000c17c3245,	/* 3 nodes */
 	0x00000000fdeb25ac,	/* 5 nodes */
 	0x000000003a5a1918,	/* 3 nodes */
-	0x00000000d89192c9,	/* 5 nodes */
-	0x0000000096af9b28,	/* 3 nodes */
 	0x0000000034e714de,	/* 5 nodes */
 	0x000000006be3040b,	/* 3 nodes */
+	0x000000000a1a7dc1,	/* 3 nodes */
+	0x00000000bf6757f6,	/* 5 nodes */
+	0x00000000b1232597,	/* 5 nodes */
 	0x000000002a010c6a,	/* 5 nodes */
 	0x00000000df4de69f,	/* 5 nodes */
 	0x00000000b9f453bc,	/* 5 nodes */
-	0x00000000582bcd72,	/* 3 nodes */
 	0x000000000d78a7ac,	/* 5 nodes */
 	0x00000000c2c581e1,	/* 3 nodes */
 	0x0000000052b8c938,	/* 3 nodes */
 	0x00000000bd527da7,	/* 3 nodes */
 	0x00000000f9c1710e,	/* 3 nodes */
-	0x00000000dd390c50,	/* 5 nodes */
-	0x00000000f44e6cd4,	/* 3 nodes */
+	0x00000000a0ca18e9,	/* 5 nodes */
+	0x000000009285e68a,	/* 3 nodes */
 	0x0000000047d2c0c4,	/* 5 nodes */
 };
 
