@@ -345,6 +345,22 @@ rpcc_sign(const struct rpcc *c, int64_t now, const void *body, size_t len,
 
 /* ---- response -------------------------------------------------------------- */
 
+/* What one attempt brought back besides its code. */
+struct answer {
+	json_t *result;	/* the result, when the code is 0 (a reference) */
+	json_t *data;	/* error.data of an error answer, or NULL (a ref.) */
+	bool from_server;	/* a JSON-RPC answer, result or error */
+	bool retry;	/* another server, or later, may do better */
+};
+
+static void
+answer_clear(struct answer *a)
+{
+	json_decref(a->result);
+	json_decref(a->data);
+	memset(a, 0, sizeof(*a));
+}
+
 /* The DSC_E* code a JSON-RPC error object stands for. */
 static int
 error_code(json_t *error)
@@ -370,13 +386,11 @@ error_code(json_t *error)
 	}
 }
 
-/*
- * Turns the answer in c->resp with HTTP status @status from @server into
- * *@result or an error. *@retry says whether another server may do better.
- */
+/* Turns the answer in c->resp with HTTP status @status from @server into
+ * @a->result or an error. */
 static int
-decode(struct rpcc *c, const char *server, long status, json_t **result,
-       bool *retry, struct dsc_err *err)
+decode(struct rpcc *c, const char *server, long status, struct answer *a,
+       struct dsc_err *err)
 {
 	json_error_t jerr;
 	json_t *root, *error, *res, *id;
@@ -399,11 +413,14 @@ decode(struct rpcc *c, const char *server, long status, json_t **result,
 		rc = error_code(error);
 		rc = dsc_errorf(err, rc, "%s",
 		    msg != NULL ? msg : dsc_strerror(rc));
-		*retry = dsc_exit_class(rc) == DSC_EXIT_TEMP;
+		a->retry = dsc_exit_class(rc) == DSC_EXIT_TEMP;
+		a->from_server = true;
+		if (json_is_object(json_object_get(error, "data")))
+			a->data = json_incref(json_object_get(error, "data"));
 	} else if (status >= 502 && status <= 504) {
 		rc = dsc_errorf(err, DSC_EBUSY,
 		    "server '%s' is unavailable (HTTP %ld)", server, status);
-		*retry = true;
+		a->retry = true;
 	} else if (status != 200) {
 		rc = dsc_errorf(err, DSC_EPROTO,
 		    "server '%s' answered HTTP %ld", server, status);
@@ -420,7 +437,8 @@ decode(struct rpcc *c, const char *server, long status, json_t **result,
 		    "server '%s' sent no JSON-RPC 2.0 answer to request %" PRIu64,
 		    server, c->last_id);
 	} else {
-		*result = json_incref(res);
+		a->result = json_incref(res);
+		a->from_server = true;
 		rc = 0;
 	}
 	json_decref(root);
@@ -495,11 +513,11 @@ add_header(struct curl_slist *l, bool *ok, const char *name, const char *val)
 	return n != NULL ? n : l;
 }
 
-/* One POST to server @i, bounded by @timeout_ms. */
+/* One POST to server @i, bounded by @timeout_ms; fills the cleared @a. */
 static int
 attempt(struct rpcc *c, size_t i, const void *body, size_t len,
-	const struct auth_req_hdrs *hdrs, long timeout_ms, json_t **result,
-	bool *retry, struct dsc_err *err)
+	const struct auth_req_hdrs *hdrs, long timeout_ms, struct answer *a,
+	struct dsc_err *err)
 {
 	const char *server = c->servers[i];
 	struct curl_slist *h = NULL;
@@ -509,7 +527,6 @@ attempt(struct rpcc *c, size_t i, const void *body, size_t len,
 	CURLcode code;
 	int rc;
 
-	*retry = false;
 	snprintf(url, sizeof(url), "http://%s%s", server, RPCC_HTTP_PATH);
 	h = add_header(h, &ok, "Content-Type", "application/json");
 	h = add_header(h, &ok, "Accept", "application/json");
@@ -549,9 +566,10 @@ attempt(struct rpcc *c, size_t i, const void *body, size_t len,
 		code = curl_easy_perform(c->curl);
 	if (code == CURLE_OK) {
 		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-		rc = decode(c, server, status, result, retry, err);
+		rc = decode(c, server, status, a, err);
 	} else {
-		rc = transport_error(c, server, code, timeout_ms, retry, err);
+		rc = transport_error(c, server, code, timeout_ms, &a->retry,
+		    err);
 	}
 	/* The list must outlive the transfer, not the handle. */
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
@@ -568,12 +586,19 @@ rpcc_send(struct rpcc *c, size_t server, const void *body, size_t len,
 {
 	long t = c->opt.attempt_ms != 0 ? c->opt.attempt_ms :
 					    c->opt.timeout_ms;
-	bool retry;
+	struct answer a = { 0 };
+	int rc;
 
 	if (server >= c->n)
 		return dsc_errorf(err, DSC_EINVAL, "no server number %zu",
 		    server);
-	return attempt(c, server, body, len, hdrs, t, result, &retry, err);
+	rc = attempt(c, server, body, len, hdrs, t, &a, err);
+	if (rc == 0) {
+		*result = a.result;
+		a.result = NULL;
+	}
+	answer_clear(&a);
+	return rc;
 }
 
 /* ---- calls ------------------------------------------------------------------ */
@@ -603,12 +628,19 @@ static int64_t
 wait_extension(json_t *params)
 {
 	json_t *w = json_object_get(params, "wait");
+	json_t *i = json_object_get(params, "index");
 	json_int_t ms;
 
-	if (!json_is_integer(w) || (ms = json_integer_value(w)) <= 0)
+	if (json_is_integer(w))
+		ms = json_integer_value(w);
+	else if (json_is_integer(i) && json_integer_value(i) > 0)
+		ms = RPCC_WAIT_DEFAULT_MS;
+	else
 		return 0;
-	if (ms > 24 * 3600 * 1000)	/* the server caps far below */
-		ms = 24 * 3600 * 1000;
+	if (ms <= 0)
+		return 0;
+	if (ms > RPCC_WAIT_MAX_MS)
+		ms = RPCC_WAIT_MAX_MS;
 	return ms + ms / 16 + RPCC_WAIT_SLACK_MS;
 }
 
@@ -620,10 +652,10 @@ rpcc_call(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 	struct buf body = BUF_INIT;
 	struct auth_req_sig sig;
 	struct auth_req_hdrs hdrs;
-	json_t *res = NULL;
+	struct answer a = { 0 };
 	unsigned attempts = 0;
 	size_t in_pass = 0;
-	bool retry, answered = false;
+	bool answered = false;
 	int rc;
 
 	deadline = now_ms() + c->opt.timeout_ms + wait_extension(params);
@@ -639,9 +671,10 @@ rpcc_call(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 		if (c->opt.attempt_ms != 0 && left > c->opt.attempt_ms)
 			left = c->opt.attempt_ms;
 		attempts++;
+		answer_clear(&a);
 		rc = attempt(c, c->cur, body.p, body.len, &hdrs, (long)left,
-		    &res, &retry, err);
-		if (rc == 0 || !retry || attempts > c->opt.retries)
+		    &a, err);
+		if (rc == 0 || !a.retry || attempts > c->opt.retries)
 			break;
 		answered |= rc != DSC_EUNREACH;
 		c->cur = (c->cur + 1) % c->n;
@@ -666,13 +699,16 @@ rpcc_call(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 	}
 	sodium_memzero(&sig, sizeof(sig));
 	buf_release(&body);
-	if (rc != 0)
-		return rc;
-	if (meta != NULL)
-		fill_meta(meta, res, c->servers[c->cur], attempts,
+	if (meta != NULL && a.from_server)
+		fill_meta(meta, rc == 0 ? a.result : a.data,
+		    c->servers[c->cur], attempts,
 		    (flags & RPCC_WRITE) ? c->seq : 0);
-	*result = res;
-	return 0;
+	if (rc == 0) {
+		*result = a.result;
+		a.result = NULL;
+	}
+	answer_clear(&a);
+	return rc;
 }
 
 int

@@ -68,8 +68,11 @@
 /* Backoff between passes over the server list: doubles from min to max. */
 #define RPCC_BACKOFF_MIN_MS 50
 #define RPCC_BACKOFF_MAX_MS 1000
-/* A blocking query's "wait" (ms) extends the deadline by wait + wait/16 +
- * this, since the server may answer a little after the wait ends. */
+/* A blocking query's "wait" (ms; the server's default when only "index"
+ * is given, capped at its maximum) extends the deadline by wait + wait/16
+ * (the server's jitter) + this slack. */
+#define RPCC_WAIT_DEFAULT_MS 300000
+#define RPCC_WAIT_MAX_MS 600000
 #define RPCC_WAIT_SLACK_MS 2000
 /* "rpcc-" and 32 hex digits of randomness. */
 #define RPCC_CLIENT_ID_LEN 37
@@ -106,11 +109,12 @@ struct rpcc_options {
 	{ RPCC_TIMEOUT_MS_DEFAULT, RPCC_CONNECT_MS_DEFAULT, 0,                 \
 	  RPCC_RETRIES_DEFAULT, NULL, NULL, 0 }
 
-/* What a successful call learned besides its result. */
+/* What a call learned besides its result: from the result, or from the
+ * data of an error answer (DSC_ENOTFOUND carries the index to block on). */
 struct rpcc_meta {
-	uint64_t index;		  /* result.index: the catalog index */
-	bool known_leader;	  /* result.known_leader; true when absent */
-	uint64_t last_contact_ms; /* result.last_contact_ms; 0 when absent */
+	uint64_t index;		  /* index: the catalog index, or 0 */
+	bool known_leader;	  /* known_leader; true when absent */
+	uint64_t last_contact_ms; /* last_contact_ms; 0 when absent */
 	const char *server;	  /* who answered; borrowed from the rpcc */
 	unsigned attempts;	  /* 1 when the first try answered */
 	uint64_t seq;		  /* the Seq sent (RPCC_WRITE), else 0 */
@@ -140,10 +144,11 @@ void rpcc_free(struct rpcc *c);
  * Calls @method with @params (a JSON object, borrowed; NULL for {}). On
  * success returns 0, sets *@result to the "result" member (a new reference:
  * json_decref it) and fills @meta when not NULL. On error returns the code
- * (see the top of this file) and writes neither output. RPCC_WRITE in
- * @flags adds "ClientID" and "Seq" to a copy of @params; DSC_EINVAL if
- * @params already has either. When @params has an integer "wait" (a
- * blocking query, in ms) the deadline is extended by it.
+ * (see the top of this file) and leaves *@result alone; @meta is filled
+ * when the error was a server's answer (meta->server says whose), and left
+ * alone otherwise. RPCC_WRITE in @flags adds "ClientID" and "Seq" to a copy
+ * of @params; DSC_EINVAL if @params already has either. A blocking query
+ * ("index" > 0, optional "wait" in ms) extends the deadline by its wait.
  */
 int rpcc_call(struct rpcc *c, const char *method, json_t *params,
 	      unsigned flags, json_t **result, struct rpcc_meta *meta,

@@ -156,8 +156,9 @@ answer(int fd, const struct step *st, const struct request *r)
 	len = snprintf(out, sizeof(out),
 	    "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %zu\r\n\r\n%s", st->status, n, text);
-	if (write(fd, out, (size_t)len) != len)
-		return;	/* the client gave up: its test says so */
+	/* No SIGPIPE when the client gave up: its test says so. */
+	if (send(fd, out, (size_t)len, MSG_NOSIGNAL) != len)
+		return;
 }
 
 static void *
@@ -771,6 +772,65 @@ TEST(a_blocking_query_extends_the_deadline)
 	json_decref(p);
 	rpcc_free(c);
 	responder_stop(&s);
+}
+
+TEST(an_index_alone_blocks_for_the_servers_default_wait)
+{
+	static const struct step slow[] = { { ACT_DELAY, 200, OK_BODY, 700 } };
+	struct rpcc_options o = RPCC_OPTIONS_INIT;
+	struct responder s;
+	struct rpcc *c;
+	json_t *p, *res = NULL;
+
+	setup();
+	responder_start(&s, slow, 1);
+	o.timeout_ms = 300;
+	c = client(s.addr, NULL, &o);
+	p = json_pack("{s:i}", "index", 5);
+	T_EQ(rpcc_call(c, "catalog.services", p, 0, &res, NULL, NULL), 0);
+	json_decref(res);
+	json_decref(p);
+	/* Without index, no blocking: the deadline holds. */
+	T_EQ(rpcc_call(c, "catalog.services", NULL, 0, &res, NULL, NULL),
+	    DSC_ETIMEDOUT);
+	rpcc_free(c);
+	responder_stop(&s);
+}
+
+TEST(an_error_answer_fills_meta_from_its_data)
+{
+	static const struct step nf[] = { { ACT_SEND, 200,
+	    "{\"jsonrpc\":\"2.0\",\"id\":$ID,\"error\":{\"code\":-32004,"
+	    "\"message\":\"key 'k' not found\",\"data\":{\"name\":"
+	    "\"DSC_ENOTFOUND\",\"exit\":1,\"index\":17,\"known_leader\":"
+	    "true,\"last_contact_ms\":3}}}", 0 } };
+	struct dsc_err err = DSC_ERR_INIT;
+	struct rpcc_meta m;
+	struct responder s;
+	struct rpcc *c;
+	json_t *res = NULL;
+	char dead[32];
+
+	setup();
+	responder_start(&s, nf, 1);
+	c = client(s.addr, NULL, NULL);
+	T_EQ(rpcc_call(c, "kv.get", NULL, 0, &res, &m, &err), DSC_ENOTFOUND);
+	T_ASSERT(res == NULL);
+	T_STREQ(err.msg, "key 'k' not found");
+	T_EQ(m.index, 17);
+	T_EQ(m.known_leader, true);
+	T_EQ(m.last_contact_ms, 3);
+	T_STREQ(m.server, s.addr);
+	rpcc_free(c);
+	responder_stop(&s);
+
+	/* No answer, no meta. */
+	closed_addr(dead, sizeof(dead));
+	c = client(dead, NULL, NULL);
+	memset(&m, 0x5a, sizeof(m));
+	T_EQ(rpcc_call(c, "kv.get", NULL, 0, &res, &m, &err), DSC_EUNREACH);
+	T_EQ(m.index, 0x5a5a5a5a5a5a5a5aull);
+	rpcc_free(c);
 }
 
 TEST(failover_past_an_unreachable_server_then_stay)
