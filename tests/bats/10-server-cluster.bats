@@ -117,6 +117,28 @@ is_gone() { ! peers_of "$1" 2>/dev/null | grep -q "^s$2 "; }
 	expect_keys "$BATS_FILE_TMPDIR/acked" 4
 }
 
+@test "SIGTERM on the leader exits 0, even right after a follower stopped" {
+	local leader f bad=
+	# The leader hands over to its most caught-up follower before it
+	# exits; one that has just gone must not keep it waiting for ever.
+	# Each follower in turn, so that whichever it would pick is tried.
+	for f in $(members); do
+		leader=$(wait_for_leader)
+		[ "$f" != "$leader" ] || continue
+		stop_server "$f"
+		DSC_STOP_WAIT=15 stop_server "$leader" ||
+		    bad="$bad s$leader(after s$f stopped)"
+		[ "$(srv_status "$leader")" = 0 ] ||
+		    bad="$bad s$leader(exit $(srv_status "$leader"))"
+		# Both back, whatever happened, for the tests after this one.
+		restart_server "$f"
+		restart_server "$leader"
+	done
+	wait_for_leader >/dev/null
+	wait_converged
+	[ -z "$bad" ] || { echo "leaders that did not stop cleanly:$bad"; false; }
+}
+
 @test "a server is removed, and the rest go on" {
 	local leader r n rest
 	leader=$(wait_for_leader)

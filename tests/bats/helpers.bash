@@ -156,26 +156,34 @@ rpc_any() {
 
 # ---- starting and stopping ----------------------------------------------------
 
-# launch N ARGS...: starts dsc-server as server N in the background, records
-# its PID, and waits until it accepts connections or exits. Returns 0 when
-# up, else the server's exit status (the log says why).
+# launch N ARGS...: starts dsc-server as server N in the background and
+# waits until it accepts connections or exits. Returns 0 when up, else the
+# server's exit status (the log says why). A wrapper subshell waits for the
+# server and writes its exit status to sN/status, so any test can learn how
+# a server ended (our shell could only wait for its own children), and a
+# kill -9 is noted in the server's log rather than on the test's output.
 launch() {
 	local n=$1 dir pid i rc
 	shift
 	dir=$(srv_dir "$n")
 	mkdir -p "$dir"
+	rm -f "$dir/pid" "$dir/status"
 	echo "--- start: dsc-server $*" >>"$dir/log"
-	"$DSC_SERVER" "$@" </dev/null >>"$dir/log" 2>&1 3>&- &
-	pid=$!
-	echo "$pid" >"$dir/pid"
+	(
+		"$DSC_SERVER" "$@" </dev/null >>"$dir/log" 2>&1 &
+		echo $! >"$dir/pid.tmp" && mv "$dir/pid.tmp" "$dir/pid"
+		rc=0
+		wait $! || rc=$?
+		echo "--- exited $rc" >>"$dir/log"
+		echo "$rc" >"$dir/status"
+	) >>"$dir/log" 2>&1 3>&- &
 	for i in $(seq 1 $((DSC_START_WAIT * 10))); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			rc=0
-			wait "$pid" || rc=$?
-			echo "--- exited $rc" >>"$dir/log"
+		pid=$(srv_pid "$n")
+		if [ -f "$dir/status" ]; then
+			rc=$(cat "$dir/status")
 			return $((rc == 0 ? 1 : rc))
 		fi
-		if (exec 9<>"/dev/tcp/$(srv_ip "$n")/$(srv_port "$n")") \
+		if [ -n "$pid" ] && (exec 9<>"/dev/tcp/$(srv_ip "$n")/$(srv_port "$n")") \
 		    2>/dev/null; then
 			return 0
 		fi
@@ -184,6 +192,10 @@ launch() {
 	echo "server s$n did not open its port in ${DSC_START_WAIT}s" >&2
 	return 1
 }
+
+# srv_status N: how server N last ended (its exit status), or nothing
+# while it runs.
+srv_status() { cat "$(srv_dir "$1")/status" 2>/dev/null; }
 
 # start_server N ARGS...: first start of server N with a fresh data dir:
 # --name sN --bind IP:PORT --data-dir --key-file DSC_TUNING and ARGS
@@ -263,33 +275,51 @@ cluster_start_one() {
 }
 
 # stop_server N [SIG]: SIG (default TERM) to server N, then waits for it to
-# go; KILL after DSC_STOP_WAIT seconds. Returns 1 when KILL was needed.
+# go and for its exit status; KILL after DSC_STOP_WAIT seconds. Returns 0
+# when it ended by itself, 1 when KILL was needed.
 stop_server() {
-	local n=$1 sig=${2:-TERM} pid i
+	local n=$1 sig=${2:-TERM} pid
 	pid=$(srv_pid "$n")
 	srv_running "$n" || return 0
 	kill "-$sig" "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 $((DSC_STOP_WAIT * 10))); do
-		srv_running "$n" || return 0
+	for _ in $(seq 1 $((DSC_STOP_WAIT * 10))); do
+		[ -z "$(srv_status "$n")" ] || return 0
 		sleep 0.1
 	done
 	echo "server s$n (pid $pid) ignored SIG$sig for ${DSC_STOP_WAIT}s;" \
 	    "killing it" >&2
 	kill -KILL "$pid" 2>/dev/null
+	for _ in $(seq 1 50); do
+		[ -z "$(srv_status "$n")" ] || break
+		sleep 0.1
+	done
 	return 1
 }
 
 kill9_server() { stop_server "$1" KILL; }
 
-# teardown_file: every server this file started, by PID.
+# teardown_file: stops every server this file started, by PID. Fails when
+# one does not exit 0 on SIGTERM (a crash, a sanitizer report, a leak).
 stop_all() {
-	local d n
+	local d n bad=
 	for d in "$BATS_FILE_TMPDIR"/s*/; do
 		[ -f "$d/pid" ] || continue
 		n=${d%/}
 		n=${n##*/s}
-		stop_server "$n" TERM || true
+		srv_running "$n" || continue
+		if ! stop_server "$n" TERM; then
+			bad="$bad $n"
+			echo "s$n ignored SIGTERM and was killed" >&2
+		elif [ "$(srv_status "$n")" != 0 ]; then
+			bad="$bad $n"
+			echo "s$n exited $(srv_status "$n") on SIGTERM" >&2
+		fi
 	done
+	for n in $bad; do
+		echo "--- s$n log (last 40 lines)" >&2
+		tail -n 40 "$(srv_log "$n")" >&2
+	done
+	[ -z "$bad" ]
 }
 
 # teardown: on failure, the end of every server's log.
@@ -442,10 +472,12 @@ keys_on() {
 
 # expect_keys FILE SERVERS...: each server holds every key listed in FILE.
 expect_keys() {
-	local file=$1 n missing
+	local file=$1 n have missing
 	shift
 	for n in "$@"; do
-		missing=$(keys_on "$n" "" | sort | comm -23 <(sort "$file") -)
+		have=$(keys_on "$n" "") ||
+		    { echo "kv.keys on s$n failed" >&2; return 1; }
+		missing=$(sort <<<"$have" | comm -23 <(sort "$file") -)
 		if [ -n "$missing" ]; then
 			echo "s$n lacks: $(echo "$missing" | head -n 5 | tr '\n' ' ')" >&2
 			return 1
