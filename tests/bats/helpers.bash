@@ -298,14 +298,24 @@ stop_server() {
 
 kill9_server() { stop_server "$1" KILL; }
 
-# teardown_file: stops every server this file started, by PID. Fails when
-# one does not exit 0 on SIGTERM (a crash, a sanitizer report, a leak).
+# teardown_file: stops every server this file started, by PID, the leader
+# first (as in a rolling restart: each server then hands over to one that
+# is still up). Fails when one does not exit 0 on SIGTERM (a crash, a
+# sanitizer report, a leak).
 stop_all() {
-	local d n bad=
+	local d n l order='' bad=''
 	for d in "$BATS_FILE_TMPDIR"/s*/; do
 		[ -f "$d/pid" ] || continue
 		n=${d%/}
 		n=${n##*/s}
+		srv_running "$n" || continue
+		if [ -z "$order" ] && l=$(leader_of "$n") && [ -n "$l" ] &&
+		    l=$(index_of_addr "$l") && srv_running "$l"; then
+			order=$l
+		fi
+		[ "$n" = "${order%% *}" ] || order="$order $n"
+	done
+	for n in $order; do
 		srv_running "$n" || continue
 		if ! stop_server "$n" TERM; then
 			bad="$bad $n"
