@@ -507,7 +507,9 @@ add_header(struct curl_slist *l, bool *ok, const char *name, const char *val)
 
 	if (!*ok)
 		return l;
-	snprintf(line, sizeof(line), "%s: %s", name, val != NULL ? val : "");
+	/* "Name:" with nothing after it removes a header curl would add. */
+	snprintf(line, sizeof(line), "%s:%s%s", name, val != NULL ? " " : "",
+	    val != NULL ? val : "");
 	if ((n = curl_slist_append(l, line)) == NULL)
 		*ok = false;
 	return n != NULL ? n : l;
