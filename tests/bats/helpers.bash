@@ -3,10 +3,10 @@
 #
 # Server N (1..5) is named sN, listens on 127.0.0.(N+1) (TESTING.md 4) on a
 # port picked at random and checked free, and keeps everything under
-# $BATS_FILE_TMPDIR/sN: data/ (its data dir), log, pid, port and args (the
-# flags of its first start). State lives in files, not variables, because
-# every test runs in its own subshell: a test that restarts a server leaves
-# the new PID for the next test and for teardown_file. Processes are
+# $BATS_FILE_TMPDIR/sN: data/ (its data dir), log, pid, port and status
+# (its exit status once it ended). State lives in files, not variables,
+# because every test runs in its own subshell: a test that restarts a server
+# leaves the new PID for the next test and for teardown_file. Processes are
 # stopped by the PID they were started with, checked against
 # /proc/PID/cmdline so a reused PID is never signalled; never by name.
 #
@@ -158,12 +158,13 @@ rpc_any() {
 
 # launch N ARGS...: starts dsc-server as server N in the background and
 # waits until it accepts connections or exits. Returns 0 when up, else the
-# server's exit status (the log says why). A wrapper subshell waits for the
-# server and writes its exit status to sN/status, so any test can learn how
-# a server ended (our shell could only wait for its own children), and a
-# kill -9 is noted in the server's log rather than on the test's output.
+# server's exit status, with the end of its log on stderr. A wrapper
+# subshell waits for the server and writes its exit status to sN/status,
+# so any test can learn how a server ended (a shell can wait only for its
+# own children), and a kill -9 is noted in the server's log rather than as
+# job noise in the test's output.
 launch() {
-	local n=$1 dir pid i rc
+	local n=$1 dir rc
 	shift
 	dir=$(srv_dir "$n")
 	mkdir -p "$dir"
@@ -177,13 +178,15 @@ launch() {
 		echo "--- exited $rc" >>"$dir/log"
 		echo "$rc" >"$dir/status"
 	) >>"$dir/log" 2>&1 3>&- &
-	for i in $(seq 1 $((DSC_START_WAIT * 10))); do
-		pid=$(srv_pid "$n")
+	for _ in $(seq 1 $((DSC_START_WAIT * 10))); do
 		if [ -f "$dir/status" ]; then
 			rc=$(cat "$dir/status")
+			echo "server s$n exited $rc at start:" >&2
+			tail -n 20 "$dir/log" >&2
 			return $((rc == 0 ? 1 : rc))
 		fi
-		if [ -n "$pid" ] && (exec 9<>"/dev/tcp/$(srv_ip "$n")/$(srv_port "$n")") \
+		if [ -f "$dir/pid" ] &&
+		    (exec 9<>"/dev/tcp/$(srv_ip "$n")/$(srv_port "$n")") \
 		    2>/dev/null; then
 			return 0
 		fi
@@ -197,48 +200,45 @@ launch() {
 # while it runs.
 srv_status() { cat "$(srv_dir "$1")/status" 2>/dev/null; }
 
-# start_server N ARGS...: first start of server N with a fresh data dir:
-# --name sN --bind IP:PORT --data-dir --key-file DSC_TUNING and ARGS
-# (e.g. --bootstrap-expect 3 --join ...); SRV_KEY=FILE in the environment
-# gives it another key. A port that turns out to be busy (exit 3) is
-# replaced by another, a few times.
-start_server() {
-	local n=$1 rc dir
+# first_start N ARGS...: server N's first start, on the port in sN/port:
+# --name sN --bind IP:PORT --data-dir --key-file, DSC_TUNING and ARGS
+# (e.g. --bootstrap-expect 3 --join ...). SRV_KEY=FILE in the environment
+# gives it another key than the cluster's.
+first_start() {
+	local n=$1
 	shift
-	dir=$(srv_dir "$n")
-	mkdir -p "$dir"
-	printf '%s\n' "$@" >"$dir/args"
+	launch "$n" --name "s$n" --bind "$(srv_addr "$n")" \
+	    --data-dir "$(srv_data "$n")" --key-file "${SRV_KEY:-$DSC_KEY}" \
+	    "${DSC_TUNING[@]}" "$@"
+}
+
+# start_server N ARGS...: first_start on a port picked now. A port taken
+# between the pick and the start (exit 3) is replaced, a few times.
+start_server() {
+	local n=$1 rc
+	shift
+	mkdir -p "$(srv_dir "$n")"
 	for _ in 1 2 3 4 5; do
-		pick_port "$(srv_ip "$n")" >"$dir/port" || return 1
+		pick_port "$(srv_ip "$n")" >"$(srv_dir "$n")/port" || return 1
 		rc=0
-		launch "$n" --name "s$n" --bind "$(srv_addr "$n")" \
-		    --data-dir "$(srv_data "$n")" --key-file "${SRV_KEY:-$DSC_KEY}" \
-		    "${DSC_TUNING[@]}" "$@" || rc=$?
+		first_start "$n" "$@" || rc=$?
 		[ "$rc" -eq 3 ] || break
 		rm -rf "$(srv_data "$n")"
 	done
-	if [ "$rc" -ne 0 ]; then
-		echo "server s$n failed to start (exit $rc):" >&2
-		tail -n 20 "$dir/log" >&2
-	fi
 	return "$rc"
 }
 
 # restart_server N [ARGS...]: starts N again from its data dir alone.
 restart_server() {
-	local n=$1 rc=0
+	local n=$1
 	shift
 	launch "$n" --data-dir "$(srv_data "$n")" --key-file "$DSC_KEY" \
-	    "${DSC_TUNING[@]}" "$@" || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		echo "server s$n failed to restart (exit $rc):" >&2
-		tail -n 20 "$(srv_log "$n")" >&2
-	fi
-	return "$rc"
+	    "${DSC_TUNING[@]}" "$@"
 }
 
 # start_cluster N [ARGS...]: servers 1..N, each expecting N and joining the
-# others; returns once they agree on a leader.
+# others (so their ports are picked first); returns once they agree on a
+# leader.
 start_cluster() {
 	local count=$1 n m joins
 	shift
@@ -252,26 +252,10 @@ start_cluster() {
 		for m in $(members); do
 			[ "$m" = "$n" ] || joins+=(--join "$(srv_addr "$m")")
 		done
-		cluster_start_one "$n" --bootstrap-expect "$count" \
-		    "${joins[@]}" "$@" || return 1
+		first_start "$n" --bootstrap-expect "$count" "${joins[@]}" \
+		    "$@" || return 1
 	done
 	wait_for_leader "$DSC_LEADER_WAIT" >/dev/null
-}
-
-# Like start_server, but keeps the port already chosen: the others were
-# told it through --join.
-cluster_start_one() {
-	local n=$1 rc=0
-	shift
-	printf '%s\n' "$@" >"$(srv_dir "$n")/args"
-	launch "$n" --name "s$n" --bind "$(srv_addr "$n")" \
-	    --data-dir "$(srv_data "$n")" --key-file "$DSC_KEY" \
-	    "${DSC_TUNING[@]}" "$@" || rc=$?
-	if [ "$rc" -ne 0 ]; then
-		echo "server s$n failed to start (exit $rc):" >&2
-		tail -n 20 "$(srv_log "$n")" >&2
-	fi
-	return "$rc"
 }
 
 # stop_server N [SIG]: SIG (default TERM) to server N, then waits for it to
