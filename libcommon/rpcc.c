@@ -26,28 +26,29 @@
 #include "mem.h"
 
 /* Longest method name sent: the server's table has nothing near it. */
-#define METHOD_MAX 64
+#define METHOD_MAX           64
 /* A response buffer bigger than this is freed after the call, not kept. */
-#define RESP_KEEP_MAX (1024 * 1024)
+#define RESP_KEEP_MAX        (1024 * 1024)
 /* "http://" ADDR "/rpc" */
-#define URL_MAX (sizeof("http://") + RPCC_ADDR_MAX + sizeof(RPCC_HTTP_PATH))
+#define URL_MAX                                                                \
+	(sizeof("http://") + RPCC_ADDR_MAX + sizeof(RPCC_HTTP_PATH))
 /* JSON-RPC 2.0's own error codes, and the base of dsc's. */
-#define JRPC_PARSE_ERROR -32700
+#define JRPC_PARSE_ERROR     -32700
 #define JRPC_INVALID_REQUEST -32600
-#define JRPC_NO_METHOD -32601
-#define JRPC_INVALID_PARAMS -32602
-#define JRPC_DSC_BASE -32000
+#define JRPC_NO_METHOD       -32601
+#define JRPC_INVALID_PARAMS  -32602
+#define JRPC_DSC_BASE        -32000
 
 struct rpcc {
 	CURL *curl;
 	struct auth_rpc_key key;
 	char servers[RPCC_MAX_SERVERS][RPCC_ADDR_MAX];
-	size_t n, cur;		/* cur: the server tried first */
-	struct rpcc_options opt;	/* defaults filled in; no pointers */
-	char bind[RPCC_ADDR_MAX];	/* "host!" IP, or "" */
+	size_t n, cur;            /* cur: the server tried first */
+	struct rpcc_options opt;  /* defaults filled in; no pointers */
+	char bind[RPCC_ADDR_MAX]; /* "host!" IP, or "" */
 	char client_id[RPCC_CLIENT_ID_LEN + 1];
-	uint64_t seq;		/* last Seq used */
-	uint64_t next_id, last_id;	/* JSON-RPC ids: next, last built */
+	uint64_t seq;              /* last Seq used */
+	uint64_t next_id, last_id; /* JSON-RPC ids: next, last built */
 	struct buf resp;
 	bool resp_overflow, resp_nomem;
 	char curl_err[CURL_ERROR_SIZE];
@@ -67,7 +68,8 @@ now_ms(void)
 static void
 sleep_ms(int64_t ms)
 {
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
+	struct timespec ts = { (time_t)(ms / 1000),
+		(long)(ms % 1000) * 1000000 };
 
 	while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
@@ -119,7 +121,8 @@ valid_ip(const char *s)
 	    (inet_pton(AF_INET, s, &a) == 1 || inet_pton(AF_INET6, s, &a) == 1);
 }
 
-/* ---- lifecycle ------------------------------------------------------------ */
+/* ---- lifecycle ------------------------------------------------------------
+ */
 
 static size_t
 on_data(char *p, size_t size, size_t nmemb, void *arg)
@@ -170,15 +173,15 @@ setup_curl(struct rpcc *c, struct dsc_err *err)
 		SET(CURLOPT_INTERFACE, c->bind);
 #undef SET
 	if (rc != CURLE_OK)
-		return dsc_errorf(err, rc == CURLE_OUT_OF_MEMORY ? DSC_ENOMEM :
-		    DSC_EIO, "unable to set up libcurl: %s",
-		    curl_easy_strerror(rc));
+		return dsc_errorf(err,
+		    rc == CURLE_OUT_OF_MEMORY ? DSC_ENOMEM : DSC_EIO,
+		    "unable to set up libcurl: %s", curl_easy_strerror(rc));
 	return 0;
 }
 
 static int
-fill_options(struct rpcc *c, const struct rpcc_options *opt,
-	     struct dsc_err *err)
+fill_options(
+    struct rpcc *c, const struct rpcc_options *opt, struct dsc_err *err)
 {
 	static const struct rpcc_options defaults = RPCC_OPTIONS_INIT;
 
@@ -201,8 +204,8 @@ fill_options(struct rpcc *c, const struct rpcc_options *opt,
 }
 
 struct rpcc *
-rpcc_new(const uint8_t key[AUTH_KEY_SIZE], const char *const *servers,
-	 size_t n, const struct rpcc_options *opt, struct dsc_err *err)
+rpcc_new(const uint8_t key[AUTH_KEY_SIZE], const char *const *servers, size_t n,
+    const struct rpcc_options *opt, struct dsc_err *err)
 {
 	uint8_t rnd[(RPCC_CLIENT_ID_LEN - 5) / 2];
 	struct rpcc *c;
@@ -228,16 +231,16 @@ rpcc_new(const uint8_t key[AUTH_KEY_SIZE], const char *const *servers,
 	c->n = n;
 	c->next_id = 1;
 	if (fill_options(c, opt, err) != 0 ||
-	    auth_rpc_key_init(&c->key, key, opt != NULL ? opt->key_id : NULL,
-		err) != 0) {
+	    auth_rpc_key_init(
+	        &c->key, key, opt != NULL ? opt->key_id : NULL, err) != 0) {
 		sodium_memzero(&c->key, sizeof(c->key));
 		dsc_free(c);
 		return NULL;
 	}
 	randombytes_buf(rnd, sizeof(rnd));
 	memcpy(c->client_id, "rpcc-", 5);
-	sodium_bin2hex(c->client_id + 5, sizeof(c->client_id) - 5, rnd,
-	    sizeof(rnd));
+	sodium_bin2hex(
+	    c->client_id + 5, sizeof(c->client_id) - 5, rnd, sizeof(rnd));
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		dsc_errorf(err, DSC_EIO, "unable to initialise libcurl");
@@ -276,11 +279,12 @@ rpcc_client_id(const struct rpcc *c)
 	return c->client_id;
 }
 
-/* ---- request --------------------------------------------------------------- */
+/* ---- request ---------------------------------------------------------------
+ */
 
 int
-rpcc_build(struct rpcc *c, const char *method, json_t *params,
-	   unsigned flags, struct buf *body, struct dsc_err *err)
+rpcc_build(struct rpcc *c, const char *method, json_t *params, unsigned flags,
+    struct buf *body, struct dsc_err *err)
 {
 	bool is_write = (flags & RPCC_WRITE) != 0;
 	json_t *p, *req;
@@ -295,15 +299,15 @@ rpcc_build(struct rpcc *c, const char *method, json_t *params,
 		    "params of '%s' must be a JSON object", method);
 	if (is_write && params != NULL &&
 	    (json_object_get(params, "ClientID") != NULL ||
-		json_object_get(params, "Seq") != NULL))
+	        json_object_get(params, "Seq") != NULL))
 		return dsc_errorf(err, DSC_EINVAL,
 		    "params of '%s' already have ClientID or Seq", method);
 
 	p = params != NULL ? json_copy(params) : json_object();
 	if (p != NULL && is_write &&
 	    (json_object_set_new(p, "ClientID", json_string(c->client_id)) ||
-		json_object_set_new(p, "Seq",
-		    json_integer((json_int_t)(c->seq + 1))))) {
+	        json_object_set_new(
+	            p, "Seq", json_integer((json_int_t)(c->seq + 1))))) {
 		json_decref(p);
 		p = NULL;
 	}
@@ -312,8 +316,8 @@ rpcc_build(struct rpcc *c, const char *method, json_t *params,
 	/* "o" steals p, on failure too. */
 	req = json_pack("{s:I,s:s,s:s,s:o}", "id", (json_int_t)c->next_id,
 	    "jsonrpc", "2.0", "method", method, "params", p);
-	text = req != NULL ? json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS) :
-	    NULL;
+	text =
+	    req != NULL ? json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(req);
 	if (text == NULL)
 		return dsc_errorf(err, DSC_ENOMEM, "out of memory");
@@ -337,20 +341,21 @@ rpcc_build(struct rpcc *c, const char *method, json_t *params,
 
 int
 rpcc_sign(const struct rpcc *c, int64_t now, const void *body, size_t len,
-	  struct auth_req_sig *sig, struct dsc_err *err)
+    struct auth_req_sig *sig, struct dsc_err *err)
 {
 	return auth_req_sign(&c->key, now, RPCC_HTTP_METHOD, RPCC_HTTP_PATH,
 	    body, len, sig, err);
 }
 
-/* ---- response -------------------------------------------------------------- */
+/* ---- response --------------------------------------------------------------
+ */
 
 /* What one attempt brought back besides its code. */
 struct answer {
-	json_t *result;	/* the result, when the code is 0 (a reference) */
-	json_t *data;	/* error.data of an error answer, or NULL (a ref.) */
-	bool from_server;	/* a JSON-RPC answer, result or error */
-	bool retry;	/* another server, or later, may do better */
+	json_t *result;   /* the result, when the code is 0 (a reference) */
+	json_t *data;     /* error.data of an error answer, or NULL (a ref.) */
+	bool from_server; /* a JSON-RPC answer, result or error */
+	bool retry;       /* another server, or later, may do better */
 };
 
 static void
@@ -390,7 +395,7 @@ error_code(json_t *error)
  * @a->result or an error. */
 static int
 decode(struct rpcc *c, const char *server, long status, struct answer *a,
-       struct dsc_err *err)
+    struct dsc_err *err)
 {
 	json_error_t jerr;
 	json_t *root, *error, *res, *id;
@@ -411,8 +416,8 @@ decode(struct rpcc *c, const char *server, long status, struct answer *a,
 	} else if (json_is_object(error) &&
 	    json_is_integer(json_object_get(error, "code"))) {
 		rc = error_code(error);
-		rc = dsc_errorf(err, rc, "%s",
-		    msg != NULL ? msg : dsc_strerror(rc));
+		rc = dsc_errorf(
+		    err, rc, "%s", msg != NULL ? msg : dsc_strerror(rc));
 		a->retry = dsc_exit_class(rc) == DSC_EXIT_TEMP;
 		a->from_server = true;
 		if (json_is_object(json_object_get(error, "data")))
@@ -430,11 +435,12 @@ decode(struct rpcc *c, const char *server, long status, struct answer *a,
 	} else if (!json_is_object(root) || res == NULL ||
 	    !json_is_string(json_object_get(root, "jsonrpc")) ||
 	    strcmp(json_string_value(json_object_get(root, "jsonrpc")),
-		"2.0") != 0 ||
+	        "2.0") != 0 ||
 	    !json_is_integer(id) ||
 	    (uint64_t)json_integer_value(id) != c->last_id) {
 		rc = dsc_errorf(err, DSC_EPROTO,
-		    "server '%s' sent no JSON-RPC 2.0 answer to request %" PRIu64,
+		    "server '%s' sent no JSON-RPC 2.0 answer to request "
+		    "%" PRIu64,
 		    server, c->last_id);
 	} else {
 		a->result = json_incref(res);
@@ -448,7 +454,7 @@ decode(struct rpcc *c, const char *server, long status, struct answer *a,
 /* Maps a failed transfer to a DSC_E* code. */
 static int
 transport_error(struct rpcc *c, const char *server, CURLcode code,
-		long timeout_ms, bool *retry, struct dsc_err *err)
+    long timeout_ms, bool *retry, struct dsc_err *err)
 {
 	long oserr = 0, sent = 0;
 	char why[128];
@@ -461,8 +467,8 @@ transport_error(struct rpcc *c, const char *server, CURLcode code,
 	case CURLE_COULDNT_RESOLVE_HOST:
 		return dsc_errorf(err, DSC_EUNREACH,
 		    "unable to reach server '%s': %s", server,
-		    oserr != 0 ? errno_text(oserr, why, sizeof(why)) :
-				 "connection failed");
+		    oserr != 0 ? errno_text(oserr, why, sizeof(why))
+		               : "connection failed");
 	case CURLE_OPERATION_TIMEDOUT:
 		if (sent == 0)
 			return dsc_errorf(err, DSC_EUNREACH,
@@ -477,17 +483,17 @@ transport_error(struct rpcc *c, const char *server, CURLcode code,
 	case CURLE_PARTIAL_FILE:
 		return dsc_errorf(err, DSC_EUNREACH,
 		    "lost connection to server '%s': %s", server,
-		    oserr != 0 ? errno_text(oserr, why, sizeof(why)) :
-				 "closed before the answer");
+		    oserr != 0 ? errno_text(oserr, why, sizeof(why))
+		               : "closed before the answer");
 	default:
 		break;
 	}
 	*retry = false;
 	if (code == CURLE_INTERFACE_FAILED)
-		return dsc_errorf(err, DSC_EINVAL,
-		    "unable to bind to '%s': %s", c->bind + 5,
-		    oserr != 0 ? errno_text(oserr, why, sizeof(why)) :
-				 "no such address");
+		return dsc_errorf(err, DSC_EINVAL, "unable to bind to '%s': %s",
+		    c->bind + 5,
+		    oserr != 0 ? errno_text(oserr, why, sizeof(why))
+		               : "no such address");
 	if (c->resp_overflow || code == CURLE_FILESIZE_EXCEEDED)
 		return dsc_errorf(err, DSC_ETOOBIG,
 		    "answer from server '%s' is over %zu bytes", server,
@@ -495,8 +501,8 @@ transport_error(struct rpcc *c, const char *server, CURLcode code,
 	if (c->resp_nomem || code == CURLE_OUT_OF_MEMORY)
 		return dsc_errorf(err, DSC_ENOMEM, "out of memory");
 	return dsc_errorf(err, DSC_EPROTO, "request to server '%s' failed: %s",
-	    server, c->curl_err[0] != '\0' ? c->curl_err :
-					      curl_easy_strerror(code));
+	    server,
+	    c->curl_err[0] != '\0' ? c->curl_err : curl_easy_strerror(code));
 }
 
 static struct curl_slist *
@@ -518,8 +524,8 @@ add_header(struct curl_slist *l, bool *ok, const char *name, const char *val)
 /* One POST to server @i, bounded by @timeout_ms; fills the cleared @a. */
 static int
 attempt(struct rpcc *c, size_t i, const void *body, size_t len,
-	const struct auth_req_hdrs *hdrs, long timeout_ms, struct answer *a,
-	struct dsc_err *err)
+    const struct auth_req_hdrs *hdrs, long timeout_ms, struct answer *a,
+    struct dsc_err *err)
 {
 	const char *server = c->servers[i];
 	struct curl_slist *h = NULL;
@@ -556,22 +562,24 @@ attempt(struct rpcc *c, size_t i, const void *body, size_t len,
 	if (code == CURLE_OK)
 		code = curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
 	if (code == CURLE_OK)
-		code = curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)len);
+		code = curl_easy_setopt(
+		    c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	if (code == CURLE_OK)
-		code = curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+		code =
+		    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
 	if (code == CURLE_OK)
 		code = curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
-		    timeout_ms < (long)c->opt.connect_ms ? timeout_ms :
-		    (long)c->opt.connect_ms);
+		    timeout_ms < (long)c->opt.connect_ms
+		        ? timeout_ms
+		        : (long)c->opt.connect_ms);
 	if (code == CURLE_OK)
 		code = curl_easy_perform(c->curl);
 	if (code == CURLE_OK) {
 		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 		rc = decode(c, server, status, a, err);
 	} else {
-		rc = transport_error(c, server, code, timeout_ms, &a->retry,
-		    err);
+		rc = transport_error(
+		    c, server, code, timeout_ms, &a->retry, err);
 	}
 	/* The list must outlive the transfer, not the handle. */
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
@@ -583,17 +591,15 @@ attempt(struct rpcc *c, size_t i, const void *body, size_t len,
 
 int
 rpcc_send(struct rpcc *c, size_t server, const void *body, size_t len,
-	  const struct auth_req_hdrs *hdrs, json_t **result,
-	  struct dsc_err *err)
+    const struct auth_req_hdrs *hdrs, json_t **result, struct dsc_err *err)
 {
-	long t = c->opt.attempt_ms != 0 ? c->opt.attempt_ms :
-					    c->opt.timeout_ms;
+	long t = c->opt.attempt_ms != 0 ? c->opt.attempt_ms : c->opt.timeout_ms;
 	struct answer a = { 0 };
 	int rc;
 
 	if (server >= c->n)
-		return dsc_errorf(err, DSC_EINVAL, "no server number %zu",
-		    server);
+		return dsc_errorf(
+		    err, DSC_EINVAL, "no server number %zu", server);
 	rc = attempt(c, server, body, len, hdrs, t, &a, err);
 	if (rc == 0) {
 		*result = a.result;
@@ -603,11 +609,12 @@ rpcc_send(struct rpcc *c, size_t server, const void *body, size_t len,
 	return rc;
 }
 
-/* ---- calls ------------------------------------------------------------------ */
+/* ---- calls ------------------------------------------------------------------
+ */
 
 static void
 fill_meta(struct rpcc_meta *m, json_t *res, const char *server,
-	  unsigned attempts, uint64_t seq)
+    unsigned attempts, uint64_t seq)
 {
 	json_t *v;
 
@@ -648,7 +655,7 @@ wait_extension(json_t *params)
 
 int
 rpcc_call(struct rpcc *c, const char *method, json_t *params, unsigned flags,
-	  json_t **result, struct rpcc_meta *meta, struct dsc_err *err)
+    json_t **result, struct rpcc_meta *meta, struct dsc_err *err)
 {
 	int64_t deadline, left, backoff = RPCC_BACKOFF_MIN_MS;
 	struct buf body = BUF_INIT;
@@ -664,8 +671,8 @@ rpcc_call(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 	if ((rc = rpcc_build(c, method, params, flags, &body, err)) != 0)
 		return rc;
 	for (;;) {
-		rc = rpcc_sign(c, (int64_t)time(NULL), body.p, body.len, &sig,
-		    err);
+		rc = rpcc_sign(
+		    c, (int64_t)time(NULL), body.p, body.len, &sig, err);
 		if (rc != 0)
 			break;
 		auth_req_sig_hdrs(&sig, &hdrs);
@@ -674,8 +681,8 @@ rpcc_call(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 			left = c->opt.attempt_ms;
 		attempts++;
 		answer_clear(&a);
-		rc = attempt(c, c->cur, body.p, body.len, &hdrs, (long)left,
-		    &a, err);
+		rc = attempt(
+		    c, c->cur, body.p, body.len, &hdrs, (long)left, &a, err);
 		if (rc == 0 || !a.retry || attempts > c->opt.retries)
 			break;
 		answered |= rc != DSC_EUNREACH;
@@ -693,8 +700,9 @@ rpcc_call(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 			answered = false;
 			left = deadline - now_ms();
 			sleep_ms(backoff < left ? backoff : left);
-			backoff = backoff * 2 < RPCC_BACKOFF_MAX_MS ?
-			    backoff * 2 : RPCC_BACKOFF_MAX_MS;
+			backoff = backoff * 2 < RPCC_BACKOFF_MAX_MS
+			    ? backoff * 2
+			    : RPCC_BACKOFF_MAX_MS;
 		}
 		if (deadline - now_ms() <= 0)
 			break;
@@ -702,9 +710,8 @@ rpcc_call(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 	sodium_memzero(&sig, sizeof(sig));
 	buf_release(&body);
 	if (meta != NULL && a.from_server)
-		fill_meta(meta, rc == 0 ? a.result : a.data,
-		    c->servers[c->cur], attempts,
-		    (flags & RPCC_WRITE) ? c->seq : 0);
+		fill_meta(meta, rc == 0 ? a.result : a.data, c->servers[c->cur],
+		    attempts, (flags & RPCC_WRITE) ? c->seq : 0);
 	if (rc == 0) {
 		*result = a.result;
 		a.result = NULL;
@@ -715,7 +722,7 @@ rpcc_call(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 
 int
 rpcc_call_write(struct rpcc *c, const char *method, json_t *params,
-		json_t **result, struct rpcc_meta *meta, struct dsc_err *err)
+    json_t **result, struct rpcc_meta *meta, struct dsc_err *err)
 {
 	return rpcc_call(c, method, params, RPCC_WRITE, result, meta, err);
 }

@@ -54,32 +54,32 @@
 #include "err.h"
 
 /* Servers one client may know. */
-#define RPCC_MAX_SERVERS 16
+#define RPCC_MAX_SERVERS        16
 /* Bytes of "ADDR:PORT" (an IPv6 address in brackets included). */
-#define RPCC_ADDR_MAX 64
+#define RPCC_ADDR_MAX           64
 /* Bytes of one request body: the server refuses more (README.md). */
-#define RPCC_MAX_REQUEST (1024 * 1024)
+#define RPCC_MAX_REQUEST        (1024 * 1024)
 /* Bytes of one response body accepted by default. */
-#define RPCC_MAX_RESPONSE (64 * 1024 * 1024)
+#define RPCC_MAX_RESPONSE       (64 * 1024 * 1024)
 /* Defaults of struct rpcc_options. */
 #define RPCC_TIMEOUT_MS_DEFAULT 5000
 #define RPCC_CONNECT_MS_DEFAULT 2000
-#define RPCC_RETRIES_DEFAULT 30
+#define RPCC_RETRIES_DEFAULT    30
 /* Backoff between passes over the server list: doubles from min to max. */
-#define RPCC_BACKOFF_MIN_MS 50
-#define RPCC_BACKOFF_MAX_MS 1000
+#define RPCC_BACKOFF_MIN_MS     50
+#define RPCC_BACKOFF_MAX_MS     1000
 /* A blocking query's "wait" (ms; the server's default when only "index"
  * is given, capped at its maximum) extends the deadline by wait + wait/16
  * (the server's jitter) + this slack. */
-#define RPCC_WAIT_DEFAULT_MS 300000
-#define RPCC_WAIT_MAX_MS 600000
-#define RPCC_WAIT_SLACK_MS 2000
+#define RPCC_WAIT_DEFAULT_MS    300000
+#define RPCC_WAIT_MAX_MS        600000
+#define RPCC_WAIT_SLACK_MS      2000
 /* "rpcc-" and 32 hex digits of randomness. */
-#define RPCC_CLIENT_ID_LEN 37
+#define RPCC_CLIENT_ID_LEN      37
 
 /* The HTTP request every call makes. */
 #define RPCC_HTTP_METHOD "POST"
-#define RPCC_HTTP_PATH "/rpc"
+#define RPCC_HTTP_PATH   "/rpc"
 
 /*
  * Start from RPCC_OPTIONS_INIT and change what you need; a NULL options
@@ -106,22 +106,25 @@ struct rpcc_options {
 };
 
 #define RPCC_OPTIONS_INIT                                                      \
-	{ RPCC_TIMEOUT_MS_DEFAULT, RPCC_CONNECT_MS_DEFAULT, 0,                 \
-	  RPCC_RETRIES_DEFAULT, NULL, NULL, 0 }
+	{                                                                      \
+		.timeout_ms = RPCC_TIMEOUT_MS_DEFAULT,                         \
+		.connect_ms = RPCC_CONNECT_MS_DEFAULT,                         \
+		.retries = RPCC_RETRIES_DEFAULT,                               \
+	}
 
 /* What a call learned besides its result: from the result, or from the
  * data of an error answer (DSC_ENOTFOUND carries the index to block on). */
 struct rpcc_meta {
-	uint64_t index;		  /* index: the catalog index, or 0 */
-	bool known_leader;	  /* known_leader; true when absent */
+	uint64_t index;           /* index: the catalog index, or 0 */
+	bool known_leader;        /* known_leader; true when absent */
 	uint64_t last_contact_ms; /* last_contact_ms; 0 when absent */
-	const char *server;	  /* who answered; borrowed from the rpcc */
-	unsigned attempts;	  /* 1 when the first try answered */
-	uint64_t seq;		  /* the Seq sent (RPCC_WRITE), else 0 */
+	const char *server;       /* who answered; borrowed from the rpcc */
+	unsigned attempts;        /* 1 when the first try answered */
+	uint64_t seq;             /* the Seq sent (RPCC_WRITE), else 0 */
 };
 
 enum rpcc_flags {
-	RPCC_WRITE = 1 << 0,	/* add ClientID and the next Seq to params */
+	RPCC_WRITE = 1 << 0, /* add ClientID and the next Seq to params */
 };
 
 struct rpcc;
@@ -135,8 +138,8 @@ struct rpcc;
  * start.
  */
 struct rpcc *rpcc_new(const uint8_t key[AUTH_KEY_SIZE],
-		      const char *const *servers, size_t n,
-		      const struct rpcc_options *opt, struct dsc_err *err);
+    const char *const *servers, size_t n, const struct rpcc_options *opt,
+    struct dsc_err *err);
 /* Closes the connection and wipes the key. NULL is a no-op. */
 void rpcc_free(struct rpcc *c);
 
@@ -151,13 +154,12 @@ void rpcc_free(struct rpcc *c);
  * ("index" > 0, optional "wait" in ms) extends the deadline by its wait.
  */
 int rpcc_call(struct rpcc *c, const char *method, json_t *params,
-	      unsigned flags, json_t **result, struct rpcc_meta *meta,
-	      struct dsc_err *err);
+    unsigned flags, json_t **result, struct rpcc_meta *meta,
+    struct dsc_err *err);
 
 /* rpcc_call(c, method, params, RPCC_WRITE, ...). */
 int rpcc_call_write(struct rpcc *c, const char *method, json_t *params,
-		    json_t **result, struct rpcc_meta *meta,
-		    struct dsc_err *err);
+    json_t **result, struct rpcc_meta *meta, struct dsc_err *err);
 
 /* The ClientID this client's writes carry (borrowed). */
 const char *rpcc_client_id(const struct rpcc *c);
@@ -172,11 +174,11 @@ const char *rpcc_client_id(const struct rpcc *c);
  * @body is unchanged and no id or Seq was used.
  */
 int rpcc_build(struct rpcc *c, const char *method, json_t *params,
-	       unsigned flags, struct buf *body, struct dsc_err *err);
+    unsigned flags, struct buf *body, struct dsc_err *err);
 
 /* Signs @body as sent at @now (unix seconds) with a fresh nonce. */
 int rpcc_sign(const struct rpcc *c, int64_t now, const void *body, size_t len,
-	      struct auth_req_sig *sig, struct dsc_err *err);
+    struct auth_req_sig *sig, struct dsc_err *err);
 
 /*
  * One attempt, no failover: POSTs @body to server number @server with the
@@ -185,7 +187,6 @@ int rpcc_sign(const struct rpcc *c, int64_t now, const void *body, size_t len,
  * rpcc_call.
  */
 int rpcc_send(struct rpcc *c, size_t server, const void *body, size_t len,
-	      const struct auth_req_hdrs *hdrs, json_t **result,
-	      struct dsc_err *err);
+    const struct auth_req_hdrs *hdrs, json_t **result, struct dsc_err *err);
 
 #endif

@@ -159,8 +159,8 @@ parse(int argc, char *argv[], struct opts *o)
 		usage(2);
 	o->method = argv[optind];
 	o->params = argc - optind == 2 ? argv[optind + 1] : NULL;
-	if (o->key_file == NULL && (o->key_file = getenv("DSC_KEY_FILE")) == NULL)
-		usage(2);	/* USAGE says where the key comes from */
+	if (!o->key_file && !(o->key_file = getenv("DSC_KEY_FILE")))
+		usage(2); /* USAGE says where the key comes from */
 	if (o->n_servers == 0)
 		o->servers[o->n_servers++] = "127.0.0.1:8300";
 }
@@ -180,8 +180,8 @@ main(int argc, char *argv[])
 	if (o.params != NULL) {
 		params = json_loads(o.params, JSON_REJECT_DUPLICATES, &jerr);
 		if (!json_is_object(params)) {
-			fprintf(stderr, "dsc-rpc: params must be a JSON object: "
-			    "%s\n", params == NULL ? jerr.text : o.params);
+			fprintf(stderr, "dsc-rpc: bad params: %s\n",
+			    params == NULL ? jerr.text : "not an object");
 			usage(2);
 		}
 	}

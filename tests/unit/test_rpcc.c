@@ -32,24 +32,25 @@
 #include "mem.h"
 #include "t.h"
 
-/* ---- a scripted HTTP responder -------------------------------------------- */
+/* ---- a scripted HTTP responder --------------------------------------------
+ */
 
 enum act {
-	ACT_SEND,	/* answer at once */
-	ACT_DELAY,	/* answer after delay_ms */
-	ACT_HANG,	/* read the request, never answer */
+	ACT_SEND,  /* answer at once */
+	ACT_DELAY, /* answer after delay_ms */
+	ACT_HANG,  /* read the request, never answer */
 };
 
 struct step {
 	enum act act;
 	int status;
-	const char *body;	/* "$ID" is replaced by the request's id */
+	const char *body; /* "$ID" is replaced by the request's id */
 	int delay_ms;
 };
 
 #define MAX_STEPS 8
 #define MAX_CONNS 4
-#define REQ_MAX 65536
+#define REQ_MAX   65536
 
 struct request {
 	char head[8192];
@@ -118,8 +119,9 @@ read_request(struct responder *s, int fd, struct request *r)
 		r->head[have] = '\0';
 		end = strstr(r->head, "\r\n\r\n");
 	}
-	want = header(r->head, "Content-Length", cl, sizeof(cl)) ?
-	    strtoul(cl, NULL, 10) : 0;
+	want = header(r->head, "Content-Length", cl, sizeof(cl))
+	    ? strtoul(cl, NULL, 10)
+	    : 0;
 	if (want >= sizeof(r->body))
 		return -1;
 	for (r->body_len = 0; r->body_len < want; r->body_len += (size_t)n)
@@ -145,8 +147,8 @@ answer(int fd, const struct step *st, const struct request *r)
 	json_decref(req);
 	for (p = st->body; *p != '\0' && n + 32 < sizeof(text); p++) {
 		if (strncmp(p, "$ID", 3) == 0) {
-			n += (size_t)snprintf(text + n, sizeof(text) - n, "%s",
-			    id);
+			n += (size_t)snprintf(
+			    text + n, sizeof(text) - n, "%s", id);
 			p += 2;
 		} else {
 			text[n++] = *p;
@@ -155,7 +157,8 @@ answer(int fd, const struct step *st, const struct request *r)
 	text[n] = '\0';
 	len = snprintf(out, sizeof(out),
 	    "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
-	    "Content-Length: %zu\r\n\r\n%s", st->status, n, text);
+	    "Content-Length: %zu\r\n\r\n%s",
+	    st->status, n, text);
 	/* No SIGPIPE when the client gave up: its test says so. */
 	if (send(fd, out, (size_t)len, MSG_NOSIGNAL) != len)
 		return;
@@ -278,7 +281,8 @@ closed_addr(char *addr, size_t size)
 	close(listen_any(addr, size));
 }
 
-/* ---- fixture --------------------------------------------------------------- */
+/* ---- fixture ---------------------------------------------------------------
+ */
 
 static uint8_t key[AUTH_KEY_SIZE];
 
@@ -311,8 +315,9 @@ client(const char *a, const char *b, const struct rpcc_options *opt)
 	return c;
 }
 
-#define OK_BODY "{\"jsonrpc\":\"2.0\",\"id\":$ID,\"result\":{\"ok\":true,"   \
-		"\"index\":42,\"known_leader\":false,\"last_contact_ms\":7}}"
+#define OK_BODY                                                                \
+	"{\"jsonrpc\":\"2.0\",\"id\":$ID,\"result\":{\"ok\":true,"             \
+	"\"index\":42,\"known_leader\":false,\"last_contact_ms\":7}}"
 #define ERR_BODY(code, name, msg)                                              \
 	"{\"jsonrpc\":\"2.0\",\"id\":$ID,\"error\":{\"code\":" code            \
 	",\"message\":\"" msg "\",\"data\":{\"name\":\"" name "\"}}}"
@@ -352,7 +357,8 @@ verify(const struct request *r)
 	return v;
 }
 
-/* ---- building and signing ------------------------------------------------- */
+/* ---- building and signing -------------------------------------------------
+ */
 
 TEST(build_makes_the_envelope)
 {
@@ -365,11 +371,13 @@ TEST(build_makes_the_envelope)
 	c = client("127.0.0.1:9", NULL, NULL);
 	p = json_pack("{s:s}", "Service", "web");
 	T_EQ(rpcc_build(c, "catalog.service", p, 0, &b, &err), 0);
-	T_STREQ((char *)b.p, "{\"id\":1,\"jsonrpc\":\"2.0\",\"method\":"
+	T_STREQ((char *)b.p,
+	    "{\"id\":1,\"jsonrpc\":\"2.0\",\"method\":"
 	    "\"catalog.service\",\"params\":{\"Service\":\"web\"}}");
 	buf_clear(&b);
 	T_EQ(rpcc_build(c, "status.leader", NULL, 0, &b, &err), 0);
-	T_STREQ((char *)b.p, "{\"id\":2,\"jsonrpc\":\"2.0\",\"method\":"
+	T_STREQ((char *)b.p,
+	    "{\"id\":2,\"jsonrpc\":\"2.0\",\"method\":"
 	    "\"status.leader\",\"params\":{}}");
 	/* The caller's params are not changed by a write. */
 	for (int seq = 1; seq <= 2; seq++) {
@@ -377,10 +385,11 @@ TEST(build_makes_the_envelope)
 
 		buf_clear(&b);
 		T_EQ(rpcc_build(c, "kv.put", p, RPCC_WRITE, &b, &err), 0);
-		snprintf(want, sizeof(want), "{\"id\":%d,\"jsonrpc\":\"2.0\","
+		snprintf(want, sizeof(want),
+		    "{\"id\":%d,\"jsonrpc\":\"2.0\","
 		    "\"method\":\"kv.put\",\"params\":{\"ClientID\":\"%s\","
-		    "\"Seq\":%d,\"Service\":\"web\"}}", seq + 2,
-		    rpcc_client_id(c), seq);
+		    "\"Seq\":%d,\"Service\":\"web\"}}",
+		    seq + 2, rpcc_client_id(c), seq);
 		T_STREQ((char *)b.p, want);
 		T_EQ(json_object_size(p), 1);
 	}
@@ -445,13 +454,16 @@ TEST(sign_verifies_and_covers_the_body)
 	T_EQ(auth_rpc_key_init(&k, key, NULL, NULL), 0);
 	T_EQ(replay_cache_init(&rc, 16, NULL), 0);
 	b.p[3] ^= 1;
-	T_EQ(auth_req_verify(&k, &h, "POST", "/rpc", b.p, b.len, now, &rc,
-	    NULL), DSC_EAUTH);
+	T_EQ(
+	    auth_req_verify(&k, &h, "POST", "/rpc", b.p, b.len, now, &rc, NULL),
+	    DSC_EAUTH);
 	b.p[3] ^= 1;
-	T_EQ(auth_req_verify(&k, &h, "POST", "/rpc", b.p, b.len, now, &rc,
-	    NULL), 0);
-	T_EQ(auth_req_verify(&k, &h, "POST", "/rpc", b.p, b.len, now, &rc,
-	    NULL), DSC_EAUTH);	/* replayed */
+	T_EQ(
+	    auth_req_verify(&k, &h, "POST", "/rpc", b.p, b.len, now, &rc, NULL),
+	    0);
+	T_EQ(
+	    auth_req_verify(&k, &h, "POST", "/rpc", b.p, b.len, now, &rc, NULL),
+	    DSC_EAUTH); /* replayed */
 	replay_cache_release(&rc);
 	auth_rpc_key_release(&k);
 	buf_release(&b);
@@ -513,7 +525,8 @@ TEST(out_of_memory_is_clean)
 	rpcc_free(c);
 }
 
-/* ---- calls against canned answers ----------------------------------------- */
+/* ---- calls against canned answers -----------------------------------------
+ */
 
 TEST(call_sends_a_signed_post_and_reads_the_result)
 {
@@ -628,7 +641,7 @@ expect_error(int status, const char *body, int code, const char *needle)
 	struct rpcc *c;
 
 	responder_start(&s, &st, 1);
-	o.retries = 0;	/* a temporary answer would be asked again */
+	o.retries = 0; /* a temporary answer would be asked again */
 	c = client(s.addr, NULL, &o);
 	T_EQ(call(c, "m", 0, &err), code);
 	if (strstr(err.msg, needle) == NULL)
@@ -640,24 +653,33 @@ expect_error(int status, const char *body, int code, const char *needle)
 TEST(server_errors_map_to_their_code)
 {
 	setup();
-	expect_error(200, ERR_BODY("-32004", "DSC_ENOTFOUND",
-	    "service 'web' not found"), DSC_ENOTFOUND, "service 'web' not found");
+	expect_error(200,
+	    ERR_BODY("-32004", "DSC_ENOTFOUND", "service 'web' not found"),
+	    DSC_ENOTFOUND, "service 'web' not found");
 	/* The name wins over the number. */
 	expect_error(200, ERR_BODY("-32001", "DSC_EEXIST", "taken"), DSC_EEXIST,
 	    "taken");
 	/* Without data: the number, -32000 - code. */
-	expect_error(200, "{\"jsonrpc\":\"2.0\",\"id\":$ID,\"error\":{\"code\":"
-	    "-32002,\"message\":\"bad port\"}}", DSC_EINVAL, "bad port");
-	expect_error(200, "{\"jsonrpc\":\"2.0\",\"id\":$ID,\"error\":{\"code\":"
-	    "-32601,\"message\":\"no method 'm'\"}}", DSC_EINVAL, "no method");
-	expect_error(200, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":"
-	    "-32700,\"message\":\"parse error\"}}", DSC_EINVAL, "parse error");
+	expect_error(200,
+	    "{\"jsonrpc\":\"2.0\",\"id\":$ID,\"error\":{\"code\":"
+	    "-32002,\"message\":\"bad port\"}}",
+	    DSC_EINVAL, "bad port");
+	expect_error(200,
+	    "{\"jsonrpc\":\"2.0\",\"id\":$ID,\"error\":{\"code\":"
+	    "-32601,\"message\":\"no method 'm'\"}}",
+	    DSC_EINVAL, "no method");
+	expect_error(200,
+	    "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":"
+	    "-32700,\"message\":\"parse error\"}}",
+	    DSC_EINVAL, "parse error");
 	/* Unknown name and a number outside the table. */
-	expect_error(200, ERR_BODY("-32999", "DSC_EWHAT", "odd"), DSC_EPROTO,
-	    "odd");
+	expect_error(
+	    200, ERR_BODY("-32999", "DSC_EWHAT", "odd"), DSC_EPROTO, "odd");
 	/* A message-less error gets the table's. */
-	expect_error(500, "{\"jsonrpc\":\"2.0\",\"id\":$ID,\"error\":{\"code\":"
-	    "-32014}}", DSC_EAUTH, "authentication failed");
+	expect_error(500,
+	    "{\"jsonrpc\":\"2.0\",\"id\":$ID,\"error\":{\"code\":"
+	    "-32014}}",
+	    DSC_EAUTH, "authentication failed");
 	T_EQ(dsc_exit_class(DSC_ENOTFOUND), DSC_EXIT_NO);
 }
 
@@ -665,8 +687,10 @@ TEST(http_401_is_an_authentication_failure)
 {
 	setup();
 	/* -32001 is also -32000 - DSC_ENOMEM: the status decides. */
-	expect_error(401, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{"
-	    "\"code\":-32001,\"message\":\"bad mac\"}}", DSC_EAUTH, "bad mac");
+	expect_error(401,
+	    "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{"
+	    "\"code\":-32001,\"message\":\"bad mac\"}}",
+	    DSC_EAUTH, "bad mac");
 	expect_error(401, "", DSC_EAUTH, "refused");
 }
 
@@ -674,8 +698,10 @@ TEST(bad_answers_are_protocol_errors)
 {
 	setup();
 	expect_error(200, "not json", DSC_EPROTO, "invalid JSON");
-	expect_error(200, "{\"jsonrpc\":\"2.0\",\"id\":$ID,\"result\":{},"
-	    "\"result\":{}}", DSC_EPROTO, "duplicate");
+	expect_error(200,
+	    "{\"jsonrpc\":\"2.0\",\"id\":$ID,\"result\":{},"
+	    "\"result\":{}}",
+	    DSC_EPROTO, "duplicate");
 	expect_error(200, "{\"jsonrpc\":\"2.0\",\"id\":999,\"result\":{}}",
 	    DSC_EPROTO, "no JSON-RPC 2.0 answer");
 	expect_error(200, "{\"id\":$ID,\"result\":{}}", DSC_EPROTO,
@@ -747,8 +773,8 @@ TEST(a_silent_server_times_out_in_time)
 	T_EQ(call(c, "status.leader", 0, &err), DSC_ETIMEDOUT);
 	dt = mono_ms() - t0;
 	if (dt < 550 || dt > 600 + 1500)
-		T_FAIL("timed out after %lld ms, want about 600",
-		    (long long)dt);
+		T_FAIL(
+		    "timed out after %lld ms, want about 600", (long long)dt);
 	T_ASSERT(strstr(err.msg, s.addr) != NULL);
 	rpcc_free(c);
 	responder_stop(&s);
@@ -803,7 +829,8 @@ TEST(an_error_answer_fills_meta_from_its_data)
 	    "{\"jsonrpc\":\"2.0\",\"id\":$ID,\"error\":{\"code\":-32004,"
 	    "\"message\":\"key 'k' not found\",\"data\":{\"name\":"
 	    "\"DSC_ENOTFOUND\",\"exit\":1,\"index\":17,\"known_leader\":"
-	    "true,\"last_contact_ms\":3}}}", 0 } };
+	    "true,\"last_contact_ms\":3}}}",
+	    0 } };
 	struct dsc_err err = DSC_ERR_INIT;
 	struct rpcc_meta m;
 	struct responder s;
