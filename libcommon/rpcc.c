@@ -54,7 +54,7 @@ struct rpcc {
 	char curl_err[CURL_ERROR_SIZE];
 };
 
-/* ---- helpers ------------------------------------------------------------ */
+/* ---- helpers ------------------------------------------------------------- */
 
 static int64_t
 now_ms(void)
@@ -121,8 +121,7 @@ valid_ip(const char *s)
 	    (inet_pton(AF_INET, s, &a) == 1 || inet_pton(AF_INET6, s, &a) == 1);
 }
 
-/* ---- lifecycle ------------------------------------------------------------
- */
+/* ---- lifecycle ----------------------------------------------------------- */
 
 static size_t
 on_data(char *p, size_t size, size_t nmemb, void *arg)
@@ -279,8 +278,7 @@ rpcc_client_id(const struct rpcc *c)
 	return c->client_id;
 }
 
-/* ---- request ---------------------------------------------------------------
- */
+/* ---- request ------------------------------------------------------------- */
 
 int
 rpcc_build(struct rpcc *c, const char *method, json_t *params, unsigned flags,
@@ -347,8 +345,7 @@ rpcc_sign(const struct rpcc *c, int64_t now, const void *body, size_t len,
 	    body, len, sig, err);
 }
 
-/* ---- response --------------------------------------------------------------
- */
+/* ---- response ------------------------------------------------------------ */
 
 /* What one attempt brought back besides its code. */
 struct answer {
@@ -609,8 +606,7 @@ rpcc_send(struct rpcc *c, size_t server, const void *body, size_t len,
 	return rc;
 }
 
-/* ---- calls ------------------------------------------------------------------
- */
+/* ---- calls --------------------------------------------------------------- */
 
 static void
 fill_meta(struct rpcc_meta *m, json_t *res, const char *server,

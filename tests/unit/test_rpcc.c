@@ -32,8 +32,7 @@
 #include "mem.h"
 #include "t.h"
 
-/* ---- a scripted HTTP responder --------------------------------------------
- */
+/* ---- a scripted HTTP responder ------------------------------------------- */
 
 enum act {
 	ACT_SEND,  /* answer at once */
@@ -281,8 +280,7 @@ closed_addr(char *addr, size_t size)
 	close(listen_any(addr, size));
 }
 
-/* ---- fixture ---------------------------------------------------------------
- */
+/* ---- fixture ------------------------------------------------------------- */
 
 static uint8_t key[AUTH_KEY_SIZE];
 
@@ -357,8 +355,7 @@ verify(const struct request *r)
 	return v;
 }
 
-/* ---- building and signing -------------------------------------------------
- */
+/* ---- building and signing ------------------------------------------------ */
 
 TEST(build_makes_the_envelope)
 {
@@ -525,8 +522,7 @@ TEST(out_of_memory_is_clean)
 	rpcc_free(c);
 }
 
-/* ---- calls against canned answers -----------------------------------------
- */
+/* ---- calls against canned answers ---------------------------------------- */
 
 TEST(call_sends_a_signed_post_and_reads_the_result)
 {
@@ -733,7 +729,7 @@ TEST(answers_over_the_cap_are_refused)
 	responder_stop(&s);
 }
 
-/* ---- failure and failover ----------------------------------------------- */
+/* ---- failure and failover ------------------------------------------------ */
 
 TEST(unreachable_servers_fail_fast)
 {
