@@ -285,26 +285,62 @@ live_propose(struct sim *g)
 			  U(l->id), U(g->live_index), U(g->live_term));
 }
 
+/* Grows whenever any log grows or any state machine applies. */
+static uint64_t
+progress(const struct sim *g)
+{
+	uint64_t p = 0;
+
+	for (int i = 0; i < g->n_slots; i++)
+		if (g->nodes[i].state == NODE_UP)
+			p += disk_last(&g->nodes[i].disk) +
+			     g->nodes[i].sm.applied;
+	return p;
+}
+
+/* Whether the liveness phase ran out of time; records the violation. */
+static bool
+stalled(struct sim *g, uint64_t start, const char *why)
+{
+	uint64_t p = progress(g), cap;
+	const struct sim_node *l;
+
+	if (p != g->live_progress) {
+		g->live_progress = p;
+		g->live_progress_at = g->now;
+	}
+	cap = start + SIM_LIVENESS_MAX_TICKS * (uint64_t)SIM_TICK_US;
+	if (g->now <= g->live_progress_at +
+			      SIM_LIVENESS_TICKS * (uint64_t)SIM_TICK_US &&
+	    g->now <= cap)
+		return false;
+	status_line(g);
+	l = sim_leader(g);
+	if (g->now > cap)
+		sim_violation(g, "liveness: %s within %d ticks of healing "
+				 "(leader: n%llu)",
+			      why, SIM_LIVENESS_MAX_TICKS,
+			      U(l != NULL ? l->id : 0));
+	else
+		sim_violation(g, "liveness: %s, and no progress for %d ticks "
+				 "after healing (leader: n%llu)",
+			      why, SIM_LIVENESS_TICKS,
+			      U(l != NULL ? l->id : 0));
+	return true;
+}
+
 static void
 liveness(struct sim *g)
 {
-	uint64_t next_try = 0;
+	uint64_t next_try = 0, start = g->now;
 	char why[64];
 
 	g->phase = PHASE_LIVENESS;
 	nemesis_heal_all(g);
-	g->live_deadline = g->now + SIM_LIVENESS_TICKS * (uint64_t)SIM_TICK_US;
+	g->live_progress_at = g->now;
 	while (!g->violated && !live_done(g, why, sizeof(why))) {
-		if (g->now > g->live_deadline) {
-			status_line(g);
-			sim_violation(g, "liveness: %s within %d ticks of "
-					 "healing (leader: n%llu)",
-				      why, SIM_LIVENESS_TICKS,
-				      U(sim_leader(g) != NULL
-						? sim_leader(g)->id
-						: 0));
+		if (stalled(g, start, why))
 			return;
-		}
 		if (!g->live_committed && g->live_index == 0 &&
 		    g->now >= next_try) {
 			live_propose(g);

@@ -34,8 +34,14 @@
 #define SIM_ELECTION_TICKS 10
 #define SIM_ELECTION_US ((uint64_t)SIM_ELECTION_TICKS * SIM_TICK_US)
 #define SIM_MAX_CLIENTS 4
-/* Liveness: after healing, a proposal must commit within this many ticks. */
+/*
+ * Liveness: after healing, the cluster may not stall (no log grows, no
+ * state machine advances) for this many ticks before a new proposal has
+ * committed and every voter converged; nor take longer than the cap in
+ * all, however slowly a lagging voter catches up.
+ */
 #define SIM_LIVENESS_TICKS (20 * SIM_ELECTION_TICKS)
+#define SIM_LIVENESS_MAX_TICKS (200 * SIM_ELECTION_TICKS)
 /* A drain that keeps producing readies this long is a livelock. */
 #define SIM_MAX_READIES 10000
 /* Bound on one violation description. */
@@ -298,7 +304,8 @@ struct sim {
 	char why[SIM_WHY_MAX];
 	uint64_t next_status;
 	/* liveness phase */
-	uint64_t live_index, live_term, live_deadline;
+	uint64_t live_index, live_term;
+	uint64_t live_progress, live_progress_at;
 	bool live_committed;
 };
 
