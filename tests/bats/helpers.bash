@@ -258,49 +258,64 @@ start_cluster() {
 	wait_for_leader "$DSC_LEADER_WAIT" >/dev/null
 }
 
-# stop_server N [SIG]: SIG (default TERM) to server N, then waits for it to
-# go and for its exit status; KILL after DSC_STOP_WAIT seconds. Returns 0
-# when it ended by itself, 1 when KILL was needed.
-stop_server() {
-	local n=$1 sig=${2:-TERM} pid
-	pid=$(srv_pid "$n")
-	srv_running "$n" || return 0
-	kill "-$sig" "$pid" 2>/dev/null || return 0
-	for _ in $(seq 1 $((DSC_STOP_WAIT * 10))); do
+# wait_stopped N SECS: waits for server N's exit status; 1 on timeout.
+wait_stopped() {
+	local n=$1
+	for _ in $(seq 1 $(($2 * 10))); do
 		[ -z "$(srv_status "$n")" ] || return 0
-		sleep 0.1
-	done
-	echo "server s$n (pid $pid) ignored SIG$sig for ${DSC_STOP_WAIT}s;" \
-	    "killing it" >&2
-	kill -KILL "$pid" 2>/dev/null
-	for _ in $(seq 1 50); do
-		[ -z "$(srv_status "$n")" ] || break
 		sleep 0.1
 	done
 	return 1
 }
 
+# stop_server N [SIG]: SIG (default TERM) to server N, then waits for its
+# exit status (srv_status); KILL after DSC_STOP_WAIT seconds. Returns 0
+# when it ended by itself, 1 when KILL was needed.
+stop_server() {
+	local n=$1 sig=${2:-TERM} pid
+	pid=$(srv_pid "$n")
+	[ -n "$pid" ] || return 0
+	if srv_running "$n"; then
+		kill "-$sig" "$pid" 2>/dev/null
+	fi
+	wait_stopped "$n" "$DSC_STOP_WAIT" && return 0
+	echo "server s$n (pid $pid) ignored SIG$sig for ${DSC_STOP_WAIT}s;" \
+	    "killing it (stacks in its log)" >&2
+	stacks "$pid" >>"$(srv_log "$n")" 2>&1
+	kill -KILL "$pid" 2>/dev/null
+	wait_stopped "$n" 5
+	return 1
+}
+
+# stacks PID: where a stuck process is, for its log: kernel state and, when
+# gdb is there, every thread's stack.
+stacks() {
+	echo "--- pid $1 stuck: $(grep '^State:' "/proc/$1/status")," \
+	    "wchan $(cat "/proc/$1/wchan" 2>/dev/null)"
+	if command -v gdb >/dev/null 2>&1; then
+		timeout -k 5 30 gdb -p "$1" -batch -ex 'thread apply all bt' \
+		    </dev/null 2>&1 | grep -E '^(#|Thread)'
+	fi
+}
+
 kill9_server() { stop_server "$1" KILL; }
 
-# teardown_file: stops every server this file started, by PID, the leader
-# first (as in a rolling restart: each server then hands over to one that
-# is still up). Fails when one does not exit 0 on SIGTERM (a crash, a
-# sanitizer report, a leak).
+# teardown_file: stops every server this file started, by PID: SIGTERM to
+# all at once, as at a machine's shutdown (stopping one after another is
+# the rolling-restart case, which 10-server-cluster.bats tests on its
+# own), then waits for each. Fails when one does not exit 0 on SIGTERM (a
+# hang, a crash, a sanitizer report, a leak at exit).
 stop_all() {
-	local d n l order='' bad=''
+	local d n running='' bad=''
 	for d in "$BATS_FILE_TMPDIR"/s*/; do
 		[ -f "$d/pid" ] || continue
 		n=${d%/}
 		n=${n##*/s}
 		srv_running "$n" || continue
-		if [ -z "$order" ] && l=$(leader_of "$n") && [ -n "$l" ] &&
-		    l=$(index_of_addr "$l") && srv_running "$l"; then
-			order=$l
-		fi
-		[ "$n" = "${order%% *}" ] || order="$order $n"
+		kill -TERM "$(srv_pid "$n")" 2>/dev/null
+		running="$running $n"
 	done
-	for n in $order; do
-		srv_running "$n" || continue
+	for n in $running; do
 		if ! stop_server "$n" TERM; then
 			bad="$bad $n"
 			echo "s$n ignored SIGTERM and was killed" >&2
