@@ -76,11 +76,27 @@ raft_is_voter(const struct raft *r, uint64_t id)
 	return i >= 0 && r->conf.servers[i].suffrage == RAFT_VOTER;
 }
 
-/* Only a voter of its own configuration may campaign (§4.2.1 learners). */
+/*
+ * A voter of its latest configuration may campaign, and so may one whose
+ * removal is not yet committed (§4.2.2: a leader deposed before its removal
+ * commits "might still time out and become leader again"; without that a
+ * two-server cluster whose leader removed itself can deadlock). Learners
+ * never campaign (§4.2.1). Votes are always counted against the latest
+ * configuration, so this changes liveness, not safety.
+ */
 bool
 raft_promotable(const struct raft *r)
 {
-	return raft_is_voter(r, r->id);
+	struct raft_conf committed;
+	int i;
+
+	if (raft_is_voter(r, r->id))
+		return true;
+	if (raft_conf_last_index(r) <= r->log.committed)
+		return false;
+	raft_conf_at(r, r->log.committed, &committed);
+	i = raft_conf_find(&committed, r->id);
+	return i >= 0 && committed.servers[i].suffrage == RAFT_VOTER;
 }
 
 /* §3.4: randomized in [election, 2 * election) so split votes are rare. */
@@ -430,10 +446,24 @@ step_term(struct raft *r, const struct raft_msg *m)
 			   raft_msg_type_name(m->type));
 		if (m->type == RAFT_MSG_APPEND ||
 		    m->type == RAFT_MSG_HEARTBEAT ||
-		    m->type == RAFT_MSG_SNAPSHOT)
+		    m->type == RAFT_MSG_SNAPSHOT) {
 			raft_become_follower(r, m->term, m->from);
-		else
+		} else if (r->role == RAFT_LEADER) {
 			raft_become_follower(r, m->term, RAFT_NONE);
+		} else {
+			/* Figure 3.1: only a current leader or a granted vote
+			 * restarts the election timer, never a newer term
+			 * alone. Otherwise a voter that cannot win (stale log)
+			 * but times out first (a fast clock) postpones forever
+			 * the elections of those that could: without pre-vote
+			 * each of its campaigns resets everyone's timer. */
+			unsigned elapsed = r->election_elapsed;
+			unsigned timeout = r->randomized_timeout;
+
+			raft_become_follower(r, m->term, RAFT_NONE);
+			r->election_elapsed = elapsed;
+			r->randomized_timeout = timeout;
+		}
 		return true;
 	}
 	if (m->term < r->term) {

@@ -229,6 +229,68 @@ TEST(follower_granting_vote_restarts_election_timer)
 	h_free(h);
 }
 
+/* Followers: only a current leader or a granted vote restarts the election
+ * timer (Figure 3.1); a newer term from a candidate it refuses does not. */
+TEST(follower_refusing_vote_keeps_election_timer)
+{
+	struct harness *h = h_new(3, NULL);
+	struct base b;
+	struct raft_msg m;
+
+	elect(h, 1);
+	crash(h, 1);
+	b = base_of(h, 2);
+	H_ASSERT(h, b.log_term > 1);
+	tick(h, 2, ET - 1);
+	EXPECT_ROLE(h, 2, RAFT_FOLLOWER);
+	/* 3's log ends in an older term: refused, but the term is adopted. */
+	m = msg(RAFT_MSG_VOTE, 3, 2, b.term + 1);
+	m.index = b.index;
+	m.log_term = b.log_term - 1;
+	H_EQ(h, h_step(h, 2, &m), 0);
+	EXPECT_QUEUED(
+	    h, pat("2->3 VOTE_RESP term=%" PRIu64 " reject=1", b.term + 1));
+	EXPECT_VOTE(h, 2, RAFT_NONE);
+	/* The randomized timeout (< 2 * ET) runs from the last heartbeat. */
+	tick_until_role(h, 2, RAFT_CANDIDATE, ET);
+	EXPECT_TERM(h, 2, b.term + 2);
+	h_free(h);
+}
+
+/*
+ * As a whole, without pre-vote: a voter that cannot win (its log is stale)
+ * and whose clock runs twice as fast times out before the others every
+ * time and bumps their terms. If that restarted their timers, it would
+ * keep them from ever campaigning; it must not, and 2 gets elected.
+ */
+TEST(stale_fast_candidate_does_not_starve_elections)
+{
+	struct harness *h = h_new(3, NULL);
+	uint64_t term;
+	int i;
+
+	elect(h, 1);
+	isolate(h, 3);
+	H_EQ(h, propose(h, 1, "x"), 0);
+	stabilize(h);
+	EXPECT_APPLIED(h, 2, "x");
+	crash(h, 1);
+	heal(h);
+	term = raft_term(h_raft(h, 2));
+	for (i = 0; i < 10 * ET; i++) {
+		if (raft_role(h_raft(h, 2)) == RAFT_LEADER)
+			break;
+		tick(h, 3, 2);
+		tick(h, 2, 1);
+		stabilize(h);
+	}
+	EXPECT_ROLE(h, 2, RAFT_LEADER);
+	/* 3 campaigned and was refused, so the contest was real. */
+	H_ASSERT(h, raft_term(h_raft(h, 2)) > term + 1);
+	H_ASSERT(h, i <= 2 * ET);
+	h_free(h);
+}
+
 /*
  * §3.4: "A candidate wins an election if it receives votes from a majority
  * of the servers in the full cluster for the same term"; it returns to
