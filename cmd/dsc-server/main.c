@@ -32,13 +32,14 @@
 	"                  [--bootstrap-expect N] [--join ADDR[:PORT]]...\n"   \
 	"                  [--peer NAME=ADDR:PORT]... [--tick-ms MS]\n"        \
 	"                  [--election-ticks N] [--snapshot-every N]\n"        \
-	"                  [--snapshot-trailing N] [-v]... [--log-time]\n"     \
+	"                  [--snapshot-trailing N] [--wal-segment-size BYTES]\n"\
+	"                  [-v]... [--log-time]\n"                            \
 	"       dsc-server --data-dir DIR --key-file FILE   (restart)\n"
 
 enum opt {
 	OPT_NAME = 256, OPT_BIND, OPT_DATA_DIR, OPT_KEY_FILE, OPT_EXPECT,
 	OPT_JOIN, OPT_CONFIG, OPT_PEER, OPT_TICK_MS, OPT_ELECTION_TICKS,
-	OPT_SNAP_EVERY, OPT_SNAP_TRAILING, OPT_LOG_TIME,
+	OPT_SNAP_EVERY, OPT_SNAP_TRAILING, OPT_SEGMENT_SIZE, OPT_LOG_TIME,
 };
 
 static const struct option longopts[] = {
@@ -54,6 +55,7 @@ static const struct option longopts[] = {
 	{ "election-ticks", required_argument, NULL, OPT_ELECTION_TICKS },
 	{ "snapshot-every", required_argument, NULL, OPT_SNAP_EVERY },
 	{ "snapshot-trailing", required_argument, NULL, OPT_SNAP_TRAILING },
+	{ "wal-segment-size", required_argument, NULL, OPT_SEGMENT_SIZE },
 	{ "log-time", no_argument, NULL, OPT_LOG_TIME },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -217,6 +219,11 @@ apply_json(struct server_config *c, const json_t *j, const char *file)
 		} else if (strcmp(k, "snapshot_trailing") == 0 &&
 			   json_is_integer(v) && json_integer_value(v) >= 0) {
 			c->snapshot_trailing = (uint64_t)json_integer_value(v);
+		} else if (strcmp(k, "wal_segment_size") == 0 &&
+			   json_is_integer(v) &&
+			   json_integer_value(v) >= 4096 &&
+			   json_integer_value(v) <= (1 << 30)) {
+			c->segment_size = (size_t)json_integer_value(v);
 		} else if (strcmp(k, "id") == 0) {
 			/* server.json only; read by load_identity */
 		} else {
@@ -402,6 +409,11 @@ apply_flags(int argc, char **argv, struct server_config *c)
 		case OPT_SNAP_TRAILING:
 			c->snapshot_trailing = number("--snapshot-trailing",
 						      optarg, 0, UINT32_MAX);
+			break;
+		case OPT_SEGMENT_SIZE:
+			/* Small segments are for tests that fill a disk. */
+			c->segment_size = number("--wal-segment-size", optarg,
+						 4096, 1ul << 30);
 			break;
 		case OPT_LOG_TIME:
 			c->log_time = true;

@@ -185,13 +185,6 @@ server_wait_cancel(struct server *s, struct server_wait *w)
 	wait_free(w);
 }
 
-static void
-fail_all(struct server *s, enum wait_kind kind, int rv)
-{
-	while (s->waits[kind] != NULL)
-		wait_finish(s->waits[kind], rv, 0, NULL);
-}
-
 /* ---- proposals -------------------------------------------------------------- */
 
 static struct server_wait *
@@ -636,8 +629,11 @@ drain_once(struct server *s, bool *moved)
 				log_err("unable to save the log: %s; refusing "
 					"writes until it can",
 					dsc_err_msg(&err));
+			/* Proposals already in the core stay in it and
+			 * commit once a save succeeds, so their waits run
+			 * on (to their timeout: outcome unknown); only new
+			 * ones are refused outright. */
 			s->disk_stalled = true;
-			fail_all(s, WAIT_PROPOSE, DSC_ENOSPC);
 			struct timeval tv = { RETRY_SAVE_MS / 1000,
 					      (RETRY_SAVE_MS % 1000) * 1000 };
 
@@ -738,13 +734,14 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	s->disk_stalled = false;
-	if (!drain_once(s, &moved) && !s->disk_stalled)
-		return;
-	if (!s->disk_stalled)
+	/* drain_once() clears the stall (and says so) when the owed ready
+	 * is saved at last, or re-arms this timer when it is not. */
+	(void)drain_once(s, &moved);
+	if (!s->disk_stalled) {
+		if (moved)
+			release_applied(s, true);
 		drain_cb(-1, 0, s);
-	else
-		s->disk_stalled = true;
+	}
 }
 
 void
@@ -817,8 +814,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	raft_tick(s->raft);
 	cluster_tick(s);
 	if (s->stopping && (raft_role(s->raft) != RAFT_LEADER ||
-			    s->ticks >= s->last_contact_tick +
-						2 * s->cfg.election_ticks)) {
+			    s->ticks >= s->stop_deadline)) {
 		event_base_loopexit(s->base, NULL);
 		return;
 	}
@@ -884,7 +880,9 @@ server_stop(struct server *s, int exit_code)
 		return;
 	}
 	log_info("transferring leadership before stopping");
-	s->last_contact_tick = s->ticks;
+	/* A successor that has just gone away never takes over; the core
+	 * drops the transfer after an election timeout, and we go anyway. */
+	s->stop_deadline = s->ticks + 2 * s->cfg.election_ticks;
 	if (raft_transfer_leader(s->raft, to) != 0)
 		event_base_loopexit(s->base, NULL);
 	server_kick(s);
@@ -914,12 +912,13 @@ server_bootstrap(struct server *s, const struct raft_conf *conf,
 static int
 load_state(struct server *s, struct dsc_err *err)
 {
+	struct wal_options wo = { .segment_size = s->cfg.segment_size };
 	struct wal_loaded ld = { 0 };
 	struct raft_config rc;
 	struct raft_state st = { 0 };
 	int rv;
 
-	rv = wal_open(s->cfg.data_dir, NULL, &s->wal, &ld, err);
+	rv = wal_open(s->cfg.data_dir, &wo, &s->wal, &ld, err);
 	if (rv != 0)
 		return rv;
 	if (ld.repair[0] != '\0')

@@ -53,6 +53,7 @@ struct server_config {
 	unsigned election_ticks;		/* default 10 */
 	uint64_t snapshot_every;		/* entries between snapshots */
 	uint64_t snapshot_trailing;		/* entries kept behind one */
+	size_t segment_size;			/* WAL segment bytes; 0: default */
 	int log_level;
 	bool log_time;
 };
@@ -90,6 +91,7 @@ struct server {
 	struct event *tick_ev, *drain_ev;
 	struct event *sigterm_ev, *sigint_ev, *sighup_ev;
 	bool stopping;		/* SIGTERM seen: transferring, then exit */
+	uint64_t stop_deadline;	/* tick by which to exit regardless */
 	int exit_code;
 	uint64_t last_contact_tick;	/* tick of the last message from a leader */
 	uint64_t ticks;

@@ -101,6 +101,9 @@ EOF
 	set_members 5
 	start_server 5 --bootstrap-expect 1 --wal-segment-size 4096
 	write_keys sealed 1 60
+	# Those went to this one-server cluster, not to servers 1-3, whose
+	# acknowledged writes the later tests look for.
+	sed -i '/^sealed\//d' "$BATS_FILE_TMPDIR/acked"
 	stop_server 5
 	seg=$(find "$(srv_data 5)/wal" -name '*.wal' | sort | head -n 1)
 	[ "$(find "$(srv_data 5)/wal" -name '*.wal' | wc -l)" -ge 2 ]
