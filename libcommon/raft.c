@@ -467,18 +467,22 @@ step_term(struct raft *r, const struct raft_msg *m)
 		return true;
 	}
 	if (m->term < r->term) {
-		/* A deposed leader learns the newer term from our answer; with
-		 * pre-vote or check-quorum it would not otherwise. */
-		if ((r->cfg.check_quorum || r->cfg.pre_vote) &&
-		    (m->type == RAFT_MSG_APPEND ||
-		     m->type == RAFT_MSG_HEARTBEAT)) {
+		/* Figure 3.1: a request from an older term is refused with
+		 * our term, so its sender learns it. A deposed leader or a
+		 * stale candidate may have no other way to: with pre-vote and
+		 * check-quorum our own vote requests may never reach it, and
+		 * without an answer a candidate stuck in an old configuration
+		 * can hold elections back for good. */
+		if (m->type == RAFT_MSG_APPEND ||
+		    m->type == RAFT_MSG_HEARTBEAT) {
 			struct raft_msg resp = {
 				.type = RAFT_MSG_APPEND_RESP,
 				.to = m->from,
 				.term = r->term,
 			};
 			raft_send(r, &resp);
-		} else if (m->type == RAFT_MSG_PREVOTE) {
+		} else if (m->type == RAFT_MSG_PREVOTE ||
+			   m->type == RAFT_MSG_VOTE) {
 			respond_vote(r, m, false);
 		}
 		return false;
@@ -814,8 +818,10 @@ raft_new(const struct raft_config *c, const struct raft_state *st, int *errp)
 		if (st->hard.commit > r->log.committed)
 			r->log.committed = st->hard.commit;
 	}
+	/* Persisting commit is optional, so a saved one past the log (a
+	 * torn write) only means less is known committed. */
 	if (rv == 0 && r->log.committed > rlog_last_index(&r->log))
-		rv = DSC_EINVAL;
+		r->log.committed = rlog_last_index(&r->log);
 	if (rv == 0) {
 		uint64_t applied = st->applied;
 

@@ -281,8 +281,10 @@ struct raft;
 
 /*
  * Creates a core. Copies everything it keeps from @c and @st. Returns NULL
- * and sets *@errp (DSC_EINVAL for an inconsistent state, DSC_ENOMEM) on
- * failure. Free with raft_free().
+ * and sets *@errp (DSC_EINVAL for an inconsistent state: entries not
+ * consecutive, a term behind the log, applied past commit; DSC_ENOMEM) on
+ * failure. A saved commit past the last entry is clamped to it (persisting
+ * commit is optional). Free with raft_free().
  */
 struct raft *raft_new(const struct raft_config *c, const struct raft_state *st,
 		      int *errp);

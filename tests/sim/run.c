@@ -80,7 +80,7 @@ profile_random(struct sim_profile *p, struct prng *r)
 	static const uint64_t cmin[] = { 3, 10, 40 };
 	static const uint64_t trailing[] = { 0, 3, 30 };
 	static const uint64_t cmean[] = { 3000, 10000, 30000 };
-	static const uint32_t skew[] = { 0, 0, 10000, 50000, 200000 };
+	static const uint32_t skew[] = { 0, 0, 10000, 50000, 500000 };
 
 	p->pre_vote = prng_below(r, 5) != 0;
 	p->check_quorum = prng_below(r, 5) != 0;

@@ -249,7 +249,6 @@ TEST(new_rejects_inconsistent_state)
 	} cases[] = {
 		{ "entries not consecutive", { 1, 0, 0 }, gap, 2, 0 },
 		{ "term behind the log", { 1, 0, 0 }, ents, 2, 0 },
-		{ "commit past the log", { 2, 0, 3 }, ents, 2, 0 },
 		{ "applied past commit", { 2, 0, 1 }, ents, 2, 2 },
 	};
 	struct raft_config c;
@@ -284,6 +283,27 @@ TEST(new_rejects_inconsistent_state)
 		T_ASSERT(raft_new(&c, &st, &err) == NULL);
 		T_EQ(err, DSC_EINVAL);
 	}
+}
+
+/* Persisting commit is optional (raft.h), so one saved past the log -- a
+ * write torn between the hard state and the entries -- is clamped, not
+ * refused: it only means less is known to be committed. */
+TEST(new_clamps_commit_past_the_log)
+{
+	static const struct raft_entry ents[] = { E(1, 1, "a"), E(2, 2, "b") };
+	struct raft_state st = { 0 };
+	struct raft_config c;
+	struct raft *r;
+	int err = 0;
+
+	raft_config_init(&c, 1, 1);
+	st.hard = (struct raft_hard){ 2, 0, 3 };
+	st.entries = ents;
+	st.n_entries = 2;
+	r = raft_new(&c, &st, &err);
+	T_ASSERT(r != NULL);
+	T_EQ(raft_commit_index(r), 2);
+	raft_free(r);
 }
 
 /* ------------------------------------------------------------------------
