@@ -491,35 +491,6 @@ step_term(struct raft *r, const struct raft_msg *m)
 }
 
 static void
-step_leader(struct raft *r, const struct raft_msg *m)
-{
-	switch (m->type) {
-	case RAFT_MSG_APPEND_RESP:
-		raft_step_leader_append_resp(r, m);
-		break;
-	case RAFT_MSG_HEARTBEAT_RESP:
-		raft_step_leader_heartbeat_resp(r, m);
-		break;
-	case RAFT_MSG_READ_INDEX:
-		if (raft_leader_read(r, m->from, m->context) != 0) {
-			struct raft_msg resp = {
-				.type = RAFT_MSG_READ_INDEX_RESP,
-				.to = m->from,
-				.term = r->term,
-				.context = m->context,
-				.reject = true,
-			};
-			raft_send(r, &resp);
-		}
-		break;
-	default:
-		/* Another leader in our term cannot exist; stale responses
-		 * and TIMEOUT_NOW to a leader are ignored. */
-		break;
-	}
-}
-
-static void
 reject_read(struct raft *r, const struct raft_msg *m)
 {
 	struct raft_msg resp = {
@@ -531,6 +502,27 @@ reject_read(struct raft *r, const struct raft_msg *m)
 	};
 
 	raft_send(r, &resp);
+}
+
+static void
+step_leader(struct raft *r, const struct raft_msg *m)
+{
+	switch (m->type) {
+	case RAFT_MSG_APPEND_RESP:
+		raft_step_leader_append_resp(r, m);
+		break;
+	case RAFT_MSG_HEARTBEAT_RESP:
+		raft_step_leader_heartbeat_resp(r, m);
+		break;
+	case RAFT_MSG_READ_INDEX:
+		if (raft_leader_read(r, m->from, m->context) != 0)
+			reject_read(r, m);
+		break;
+	default:
+		/* Another leader in our term cannot exist; stale responses
+		 * and TIMEOUT_NOW to a leader are ignored. */
+		break;
+	}
 }
 
 static int

@@ -303,4 +303,17 @@ struct raft *h_core_new(uint64_t id, unsigned n, const struct h_opts *o);
 /* Advances @r through every ready, dropping messages; returns how many. */
 unsigned h_core_drain(struct raft *r);
 
+/* A message from @from to @to in @term, the rest zero: for h_step(). */
+static inline struct raft_msg
+msg(enum raft_msg_type type, uint64_t from, uint64_t to, uint64_t term)
+{
+	struct raft_msg m = { 0 };
+
+	m.type = (uint8_t)type;
+	m.from = from;
+	m.to = to;
+	m.term = term;
+	return m;
+}
+
 #endif

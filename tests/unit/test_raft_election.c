@@ -36,19 +36,6 @@ base_of(struct harness *h, uint64_t id)
 	return (struct base){ st.term, st.last_index, st.last_term };
 }
 
-/* A hand-made message. */
-static struct raft_msg
-msg(enum raft_msg_type type, uint64_t from, uint64_t to, uint64_t term)
-{
-	struct raft_msg m = { 0 };
-
-	m.type = (uint8_t)type;
-	m.from = from;
-	m.to = to;
-	m.term = term;
-	return m;
-}
-
 /* ------------------------------------------------------------------------
  * All servers (Figure 3.1, §3.3)
  * ------------------------------------------------------------------------ */

@@ -27,18 +27,6 @@
 
 #define ET 10
 
-static struct raft_msg
-msg(enum raft_msg_type type, uint64_t from, uint64_t to, uint64_t term)
-{
-	struct raft_msg m = { 0 };
-
-	m.type = (uint8_t)type;
-	m.from = from;
-	m.to = to;
-	m.term = term;
-	return m;
-}
-
 /* An APPEND from @from at @term after @index@@log_term with @n entries. */
 static struct raft_msg
 append(uint64_t from, uint64_t term, uint64_t index, uint64_t log_term,

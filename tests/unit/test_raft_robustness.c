@@ -34,18 +34,6 @@
 	}
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-static struct raft_msg
-msg(enum raft_msg_type type, uint64_t from, uint64_t to, uint64_t term)
-{
-	struct raft_msg m = { 0 };
-
-	m.type = (uint8_t)type;
-	m.from = from;
-	m.to = to;
-	m.term = term;
-	return m;
-}
-
 struct snap {
 	enum raft_role role;
 	uint64_t term, vote, leader, commit, last, first;
