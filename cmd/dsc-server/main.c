@@ -170,6 +170,57 @@ valid_name(const char *s)
 	return true;
 }
 
+static char config_path[4096];	/* --config, for SIGHUP */
+static int verbose;		/* -v count; beats the files' log_level */
+
+/*
+ * The settings a running server can take again on SIGHUP: "peers" (an
+ * object NAME: "ADDR:PORT", replacing the per-peer address overrides) and
+ * "log_level" (error, warn, info, debug). Other keys are left to
+ * apply_json. Returns 0, or DSC_EINVAL with @err saying what is wrong.
+ */
+static int
+apply_reloadable(struct server_config *c, const char *k, const json_t *v,
+		 struct dsc_err *err)
+{
+	static const char *const levels[] = { "error", "warn", "info",
+					      "debug" };
+	struct sockaddr_storage ss;
+	const char *name;
+	json_t *addr;
+
+	if (strcmp(k, "log_level") == 0) {
+		for (int i = 0; i < 4; i++)
+			if (json_is_string(v) &&
+			    strcmp(json_string_value(v), levels[i]) == 0) {
+				c->log_level = i;
+				return 0;
+			}
+		return dsc_errorf(err, DSC_EINVAL,
+				  "log_level must be error, warn, info or debug");
+	}
+	if (!json_is_object(v) || json_object_size(v) > RAFT_MAX_SERVERS)
+		return dsc_errorf(err, DSC_EINVAL,
+				  "peers must be an object of at most %d "
+				  "NAME: \"ADDR:PORT\" pairs", RAFT_MAX_SERVERS);
+	c->n_peer_addrs = 0;
+	json_object_foreach((json_t *)v, name, addr) {
+		struct server_peer_addr *p = &c->peer_addrs[c->n_peer_addrs];
+		int len = sizeof(ss);
+
+		if (!json_is_string(addr) || !valid_name(name) ||
+		    !copy(p->addr, sizeof(p->addr), json_string_value(addr)) ||
+		    evutil_parse_sockaddr_port(p->addr, (struct sockaddr *)&ss,
+					       &len) != 0)
+			return dsc_errorf(err, DSC_EINVAL,
+					  "peers: '%s' must map to \"ADDR:PORT\"",
+					  name);
+		strcpy(p->name, name);
+		c->n_peer_addrs++;
+	}
+	return 0;
+}
+
 /* Settings from a JSON object: dsc.conf(5) server keys, or server.json. */
 static void
 apply_json(struct server_config *c, const json_t *j, const char *file)
@@ -224,6 +275,12 @@ apply_json(struct server_config *c, const json_t *j, const char *file)
 			   json_integer_value(v) >= 4096 &&
 			   json_integer_value(v) <= (1 << 30)) {
 			c->segment_size = (size_t)json_integer_value(v);
+		} else if (strcmp(k, "peers") == 0 ||
+			   strcmp(k, "log_level") == 0) {
+			struct dsc_err err = DSC_ERR_INIT;
+
+			if (apply_reloadable(c, k, v, &err) != 0)
+				die(DSC_EXIT_PERM, "%s: %s", file, err.msg);
 		} else if (strcmp(k, "id") == 0) {
 			/* server.json only; read by load_identity */
 		} else {
@@ -305,6 +362,51 @@ keygen(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * SIGHUP: read the --config file again and take what can change while
+ * running (apply_reloadable); a file that does not parse changes nothing.
+ * Everything else needs a restart.
+ */
+static void
+reload(struct server *s)
+{
+	struct server_config c = s->cfg;
+	struct dsc_err err = DSC_ERR_INIT;
+	json_error_t je;
+	const char *k;
+	json_t *j, *v;
+
+	if (config_path[0] == '\0') {
+		log_info("SIGHUP: no --config file to reload");
+		return;
+	}
+	j = json_load_file(config_path, JSON_REJECT_DUPLICATES, &je);
+	if (j == NULL || !json_is_object(j)) {
+		log_warn("SIGHUP: '%s':%d:%d: %s; nothing changed", config_path,
+			 je.line, je.column, j == NULL ? je.text : "not an object");
+		json_decref(j);
+		return;
+	}
+	json_object_foreach(j, k, v) {
+		if ((strcmp(k, "peers") == 0 || strcmp(k, "log_level") == 0) &&
+		    apply_reloadable(&c, k, v, &err) != 0) {
+			log_warn("SIGHUP: '%s': %s; nothing changed", config_path,
+				 err.msg);
+			json_decref(j);
+			return;
+		}
+	}
+	json_decref(j);
+	s->cfg.n_peer_addrs = c.n_peer_addrs;
+	memcpy(s->cfg.peer_addrs, c.peer_addrs, sizeof(c.peer_addrs));
+	s->cfg.log_level = c.log_level;
+	log_set_level((enum log_level)c.log_level);
+	cluster_on_conf(s);	/* re-applies the peer addresses */
+	log_info("SIGHUP: reloaded '%s' (%zu peer address overrides, log "
+		 "level %s)", config_path, c.n_peer_addrs,
+		 log_level_name((enum log_level)c.log_level));
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -312,8 +414,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		/* Nothing is reloadable yet beyond the log level. */
-		log_info("SIGHUP: nothing to reload");
+		reload(s);
 		return;
 	}
 	log_info("signal %d: stopping", (int)sig);
@@ -323,13 +424,15 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 static void
 parse_args(int argc, char **argv, struct server_config *c, json_t **cfg_file)
 {
-	int ch, verbose = 0;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "vhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_CONFIG:
 			json_decref(*cfg_file);
 			*cfg_file = load_json(optarg, true);
+			if (!copy(config_path, sizeof(config_path), optarg))
+				die(DSC_EXIT_USAGE, "config path too long");
 			break;
 		case OPT_DATA_DIR:
 			if (!copy(c->data_dir, sizeof(c->data_dir), optarg))
@@ -460,6 +563,8 @@ main(int argc, char **argv)
 	if (cfg_file != NULL)
 		apply_json(c, cfg_file, "config");
 	apply_flags(argc, argv, c);
+	if (verbose > 0)
+		c->log_level = LOG_INFO + verbose;
 	if (c->name[0] == '\0' || c->key_file[0] == '\0')
 		die(DSC_EXIT_USAGE, "--name and --key-file are required on "
 				    "first start");
