@@ -218,6 +218,18 @@ auth_fail(struct link *l, const struct dsc_err *err)
 {
 	l->p->st.auth_failures++;
 	log_warn("peer link " LINK_FMT ": %s", LINK_ARGS(l), dsc_err_msg(err));
+	if (l->state == LINK_HELLO || l->state == LINK_AUTH) {
+		/* Our own tag was queued before theirs was read: hand it to
+		 * the kernel before closing, so the other end verifies it
+		 * too and logs and counts the intruder, whichever side found
+		 * out first. libevent freezes the start of a bufferevent's
+		 * output so only it drains it; the link is closed right
+		 * after, so thaw it and write the few bytes, not blocking. */
+		struct evbuffer *out = bufferevent_get_output(l->bev);
+
+		if (evbuffer_unfreeze(out, 1) == 0)
+			(void)evbuffer_write(out, bufferevent_getfd(l->bev));
+	}
 	peers_link_close(l, "authentication failed");
 }
 

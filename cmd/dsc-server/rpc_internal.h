@@ -108,6 +108,7 @@ void rpc_write_done(void *arg, int rv, uint64_t index, json_t *result);
 
 void rpc_status_leader(struct rpc_call *call);
 void rpc_status_peers(struct rpc_call *call);
+void rpc_status_stats(struct rpc_call *call);
 void rpc_operator_add(struct rpc_call *call);
 void rpc_operator_remove(struct rpc_call *call);
 void rpc_operator_snapshot(struct rpc_call *call);

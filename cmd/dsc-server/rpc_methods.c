@@ -691,6 +691,7 @@ static const struct rpc_method methods[] = {
 	WRITE("kv.delete", p_kv_delete, "kv_delete"),
 	OTHER("status.leader", p_none, rpc_status_leader),
 	OTHER("status.peers", p_none, rpc_status_peers),
+	OTHER("status.stats", p_none, rpc_status_stats),
 	READ("status.digest", p_none, prep_digest, read_digest),
 	OTHER("operator.add_server", p_add, rpc_operator_add),
 	OTHER("operator.remove_server", p_remove, rpc_operator_remove),

@@ -13,7 +13,9 @@
 #include "catalog.h"
 #include "httpd.h"
 #include "log.h"
+#include "peers.h"
 #include "raft.h"
+#include "rpc.h"
 #include "rpc_internal.h"
 #include "server.h"
 
@@ -90,6 +92,44 @@ rpc_status_peers(struct rpc_call *call)
 	          "term", (json_int_t)st.term, "commit", (json_int_t)st.commit,
 	          "applied", (json_int_t)st.applied, "last_index",
 	          (json_int_t)st.last_index, "role", raft_role_name(st.role));
+	reply_applied(call, res);
+}
+
+/*
+ * status.stats: the counters behind "refused, logged and counted" -- peer
+ * links that failed authentication, refused requests, failed saves -- so
+ * operators and tests can see them.
+ */
+void
+rpc_status_stats(struct rpc_call *call)
+{
+	const struct server *s = call->s;
+	struct peers_stats ps;
+	struct rpc_stats rs;
+	json_t *res;
+
+	peers_stats(s->peers, &ps);
+	rpc_stats(s->rpc, &rs);
+	res = json_pack(
+	    "{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b},"
+	    " s:{s:I, s:I, s:I, s:I, s:I},"
+	    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+	    "server", "proposals", (json_int_t)s->stats.proposals, "forwarded",
+	    (json_int_t)s->stats.forwarded, "reads", (json_int_t)s->stats.reads,
+	    "watches", (json_int_t)s->stats.watches, "wal_syncs",
+	    (json_int_t)s->stats.wal_syncs, "wal_errors",
+	    (json_int_t)s->stats.wal_errors, "disk_stalled", s->disk_stalled,
+	    "wal_failed", s->wal_failed,
+	    "rpc", "requests", (json_int_t)rs.requests, "auth_failures",
+	    (json_int_t)rs.auth_failures, "errors", (json_int_t)rs.errors,
+	    "open_conns", (json_int_t)rs.open_conns, "parked",
+	    (json_int_t)rs.parked,
+	    "peers", "auth_failures", (json_int_t)ps.auth_failures,
+	    "proto_errors", (json_int_t)ps.proto_errors, "frames_in",
+	    (json_int_t)ps.frames_in, "frames_out", (json_int_t)ps.frames_out,
+	    "connects", (json_int_t)ps.connects, "disconnects",
+	    (json_int_t)ps.disconnects, "dropped", (json_int_t)ps.dropped,
+	    "bytes_out", (json_int_t)ps.bytes_out);
 	reply_applied(call, res);
 }
 

@@ -108,8 +108,7 @@ struct server {
 		uint64_t proposals, forwarded, reads, watches;
 		uint64_t wal_syncs, wal_errors;
 		uint64_t rpc_requests, rpc_auth_failures;
-		uint64_t peer_auth_failures;
-	} stats;
+	} stats;		/* status.stats; peers and rpc keep their own too */
 	bool wal_failed;	/* after an fsync failure nothing is acked */
 };
 

@@ -92,9 +92,23 @@ lists() { peers_of "$1" 2>/dev/null | grep -q "^s$2 "; }
 	[[ "$output" == *"refused"* ]]
 	# And the cluster still works.
 	run -0 put_key auth/after ok
+	# The refused links were counted (status.stats), not just dropped.
+	[ "$(stat_sum peers auth_failures)" -gt 0 ]
 	stop_server 4
+}
+
+# stat_sum GROUP NAME: status.stats GROUP.NAME summed over servers 1-3.
+stat_sum() {
+	local n sum=0 v
+	for n in 1 2 3; do
+		v=$(rpc "$n" status.stats | jpy "d['$1']['$2']") || return 1
+		sum=$((sum + v))
+	done
+	echo "$sum"
 }
 
 @test "after all the refusals the servers still agree" {
 	wait_converged 1 2 3
+	# Every refused request above was counted.
+	[ "$(stat_sum rpc auth_failures)" -ge 4 ]
 }
