@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "buf.h"
+#include "dsc_assert.h"
 #include "log.h"
 #include "peers.h"
 #include "rpc.h"
@@ -476,8 +477,10 @@ struct server_wait *
 server_watch(struct server *s, const char *watch_key, uint64_t index,
 	     unsigned wait_ms, server_watch_fn *fn, void *arg)
 {
-	struct server_wait *w = wait_new(s, WAIT_WATCH, wait_ms);
+	struct server_wait *w;
 
+	DSC_ASSERT(wait_ms > 0);	/* wait_new() takes 0 as "no deadline" */
+	w = wait_new(s, WAIT_WATCH, wait_ms);
 	w->watch_key = strdup(watch_key);
 	if (w->watch_key == NULL)
 		die_nomem();

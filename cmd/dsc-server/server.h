@@ -147,7 +147,8 @@ struct server_wait *server_read_barrier(struct server *s, unsigned timeout_ms,
 					struct dsc_err *err);
 
 /* A watch fires (rv 0) when catalog_index(@watch_key) > @index, or with
- * DSC_ETIMEDOUT after @wait_ms. */
+ * DSC_ETIMEDOUT after @wait_ms, which must be > 0: every wait is bounded
+ * (callers turn a client's 0 into the default, as Consul does). */
 typedef void server_watch_fn(void *arg, int rv);
 struct server_wait *server_watch(struct server *s, const char *watch_key,
 				 uint64_t index, unsigned wait_ms,
