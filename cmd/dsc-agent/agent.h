@@ -8,7 +8,7 @@
  *   local*.c    the agent's own services and checks: definitions from the
  *               config dir, API registrations persisted in the data dir,
  *               anti-entropy to the catalog, heartbeats (local.h)
- *   checks.c    the health-check runners: TTL, HTTP, TCP, script (checks.h)
+ *   libcommon/checks.c  the health-check runners: TTL, HTTP, TCP, script
  *   libcommon/rpca.h   asynchronous authenticated JSON-RPC to the servers
  *
  * The agent holds no copy of the catalog: reads are forwarded to a server,
