@@ -315,6 +315,26 @@ json_t *catalog_checks_in_state(const struct catalog *c,
     enum catalog_state state, const struct catalog_filter *f);
 
 /*
+ * The status of check @check_id on node @node (name matched as always,
+ * the id exactly) without building JSON, for callers that ask often (the
+ * leader's liveness checks): CATALOG_STATE_PASSING, _WARNING or _CRITICAL,
+ * or CATALOG_STATE_ANY when the node or the check does not exist.
+ */
+enum catalog_state catalog_check_state(const struct catalog *c,
+    const char *node, const char *check_id);
+
+/*
+ * Calls @fn for every live node holding a node-level check @check_id (one
+ * with no ServiceID), with the node's name and the check's status, in no
+ * particular order (sort what you collect); stops when @fn returns false.
+ * @node is borrowed for the call; @fn must not change the catalog.
+ */
+typedef bool catalog_node_check_fn(void *arg, const char *node,
+    enum catalog_state state);
+void catalog_each_node_check(const struct catalog *c, const char *check_id,
+    catalog_node_check_fn *fn, void *arg);
+
+/*
  * Consul's aggregated status of a Checks array (borrowed): "maintenance"
  * if any maintenance check, else the worst of critical > warning > passing,
  * "passing" when empty, "" for an unknown status. Static string.

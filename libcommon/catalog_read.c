@@ -609,6 +609,36 @@ catalog_checks_in_state(const struct catalog *c, enum catalog_state state,
 	return check_list(v, cnt);
 }
 
+enum catalog_state
+catalog_check_state(const struct catalog *c, const char *node,
+    const char *check_id)
+{
+	struct cat_node *n = cat_node_find(c, node);
+	struct cat_check *k;
+
+	if (n == NULL || n->b == NULL ||
+	    (k = hmap_get(&n->checks, check_id)) == NULL)
+		return CATALOG_STATE_ANY;
+	return (enum catalog_state)(k->status + 1);
+}
+
+void
+catalog_each_node_check(const struct catalog *c, const char *check_id,
+    catalog_node_check_fn *fn, void *arg)
+{
+	struct cat_node *n;
+	struct cat_check *k;
+	size_t it = 0;
+
+	while ((n = hmap_next(&c->nodes, &it)) != NULL) {
+		if (n->b == NULL || (k = hmap_get(&n->checks, check_id)) == NULL ||
+		    k->svc != NULL)
+			continue;
+		if (!fn(arg, n->b->name, (enum catalog_state)(k->status + 1)))
+			return;
+	}
+}
+
 const char *
 catalog_aggregate_status(const json_t *checks)
 {

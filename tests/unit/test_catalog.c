@@ -875,6 +875,66 @@ TEST(health_checks_and_state_lists)
 	teardown();
 }
 
+/* What catalog_each_node_check() reported, sorted "name=state" lines. */
+static char seen[1024];
+
+static bool
+collect(void *arg, const char *node, enum catalog_state st)
+{
+	size_t *left = arg, n = strlen(seen);
+
+	snprintf(seen + n, sizeof(seen) - n, "%s=%d;", node, (int)st);
+	return --*left > 0;
+}
+
+TEST(check_state_and_node_check_walk)
+{
+	size_t left;
+
+	setup();
+	OK("{'Op':'register','Node':'Alpha','Address':'a','Check':"
+	   "{'CheckID':'serfHealth','Status':'passing'}}");
+	OK("{'Op':'register','Node':'b','Address':'b','Service':{'ID':'w',"
+	   "'Service':'web'},'Check':{'CheckID':'serfHealth','ServiceID':"
+	   "'w','Status':'passing'}}");
+	OK("{'Op':'register','Node':'c','Address':'c','Check':"
+	   "{'CheckID':'other','Status':'passing'}}");
+	T_EQ(catalog_check_state(cat, "alpha", "serfHealth"),
+	    CATALOG_STATE_PASSING);
+	T_EQ(catalog_check_state(cat, "alpha", "serfhealth"),
+	    CATALOG_STATE_ANY);
+	T_EQ(catalog_check_state(cat, "nobody", "serfHealth"),
+	    CATALOG_STATE_ANY);
+	T_EQ(catalog_check_state(cat, "b", "serfHealth"),
+	    CATALOG_STATE_PASSING);
+	OK("{'Op':'check_update','Node':'alpha','CheckID':'serfHealth',"
+	   "'Status':'critical'}");
+	T_EQ(catalog_check_state(cat, "ALPHA", "serfHealth"),
+	    CATALOG_STATE_CRITICAL);
+	/* Node-level checks only, with the node's own spelling. */
+	seen[0] = '\0';
+	left = 10;
+	catalog_each_node_check(cat, "serfHealth", collect, &left);
+	T_STREQ(seen, "Alpha=3;");
+	T_EQ(left, 9);
+	OK("{'Op':'register','Node':'c','Address':'c','Check':"
+	   "{'CheckID':'serfHealth','Status':'warning'}}");
+	left = 1; /* the walk stops when told */
+	seen[0] = '\0';
+	catalog_each_node_check(cat, "serfHealth", collect, &left);
+	T_EQ(left, 0);
+	T_ASSERT(strcmp(seen, "Alpha=3;") == 0 || strcmp(seen, "c=2;") == 0);
+	/* A removed node is no longer walked. */
+	OK("{'Op':'deregister','Node':'alpha'}");
+	left = 10;
+	seen[0] = '\0';
+	catalog_each_node_check(cat, "serfHealth", collect, &left);
+	T_STREQ(seen, "c=2;");
+	T_EQ(catalog_check_state(cat, "alpha", "serfHealth"),
+	    CATALOG_STATE_ANY);
+	teardown();
+}
+
 /* ---- KV ------------------------------------------------------------ */
 
 TEST(kv_set_get_raw)
