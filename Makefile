@@ -6,7 +6,8 @@
 #   make run        show the system working (today: a traced simulator cluster)
 #   make sim        simulator soak: SEEDS=N (default 1000) or SEED=S, JOBS=2
 #   make sim-mutants  build the Raft mutants and check the simulator kills them
-#   make bench      core throughput in the simulator
+#   make bench      dsc against etcd on this machine (tests/bench/README.md)
+#   make bench-sim  Raft core throughput in the simulator
 #   make lint       mandoc, shellcheck, check-purity, check-headers
 #   make install    PREFIX=/usr/local DESTDIR= BINDIR= MANDIR=; also uninstall
 #   make deps       install the Debian packages the build needs
@@ -177,7 +178,7 @@ $(foreach n,$(RAFT_MUTANTS),$(eval $(call mutant,$(n))))
 # ---- goals --------------------------------------------------------------
 
 .DEFAULT_GOAL := all
-.PHONY: all test check test-build run demo sim sim-mutants bench lint check-purity \
+.PHONY: all test check test-build run demo sim sim-mutants bench bench-sim lint check-purity \
 	check-headers check-scripts check-man install uninstall clean deps \
 	FORCE
 
@@ -221,7 +222,13 @@ else
 	tests/sim/mutants.sh $(PLAIN) $(RAFT_MUTANTS)
 endif
 
-bench: $(SIM_BIN)
+# dsc against etcd, same work, one run, at most ten minutes, on a plain
+# optimized build (tests/bench/README.md); the simulator's core throughput
+# is bench-sim.
+bench:
+	$(Q)tests/bench/run.sh '$(BUILDROOT)' '$(MAKE)'
+
+bench-sim: $(SIM_BIN)
 ifeq ($(SIM_SRCS),)
 	$(no_sim)
 else
