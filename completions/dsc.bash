@@ -22,12 +22,13 @@ _dsc_server_args='--config --name --bind --data-dir --key-file
 _dsc_agent_args='--config --name --bind --http --server --data-dir
 	--config-dir --key-file --log-level'
 _dsc_register_args="$_dsc_common_args --port --id --address --tag --meta
-	--check-http --check-tcp --check-ttl --interval --timeout --file
-	--deregister --note --reason"
+	--check-http --check-tcp --check-ttl --check-script --interval --timeout
+	--file --deregister --note --reason --node"
 _dsc_lookup_args="$_dsc_common_args --tag --format"
 _dsc_members_args="$_dsc_common_args --format"
 
-_dsc_common_opts='--agent --server --key-file -t -q -h --help -V --version'
+_dsc_common_opts='--agent --server --key-file -t -q --quiet -h --help -V
+	--version'
 
 # Sets cur, prev, cword and words from COMP_WORDS, joining "--opt=value"
 # (bash splits at '=') so that prev is the option.
@@ -89,18 +90,13 @@ _dsc_value() {
 # Fills the array _dsc_ops with the operands before the cursor, skipping
 # options and their values ($1: the options that take one), and
 # _dsc_conn with the options that say whom to ask (--agent, --server,
-# --key-file). Everything after --check-script is an operand of it; the
-# operands then start with "--check-script".
+# --key-file).
 _dsc_scan() {
 	local takes=" ${1//[[:space:]]/ } " w i=1
 	_dsc_ops=()
 	_dsc_conn=()
 	while [ "$i" -lt "$cword" ]; do
 		w=${words[i]}
-		if [ "$w" = "--check-script" ]; then
-			_dsc_ops=(--check-script "${words[@]:i+1:cword-i-1}")
-			return
-		fi
 		case $w in
 		-- | -) _dsc_ops+=("$w") ;;
 		-*)
@@ -203,24 +199,21 @@ _dsc_register() {
 	local cur prev cword words
 	_dsc_init
 	_dsc_scan "$_dsc_register_args"
-	if [ "${_dsc_ops[0]}" = --check-script ]; then
-		if [ ${#_dsc_ops[@]} -eq 1 ]; then
-			mapfile -t COMPREPLY < <(compgen -c -- "$cur")
-		else
-			_dsc_files
-		fi
-		return
-	fi
 	_dsc_common_value && return
 	case $prev in
 	--file) _dsc_files json; return ;;
+	--check-script)
+		# One shell command line: complete its first word.
+		mapfile -t COMPREPLY < <(compgen -c -- "$cur")
+		return
+		;;
 	--deregister)
 		mapfile -t COMPREPLY < <(compgen -W "$(_dsc_services)" -- "$cur")
 		return
 		;;
 	--port | --id | --address | --tag | --meta | --check-http | \
 	    --check-tcp | --check-ttl | --interval | --timeout | --note | \
-	    --reason)
+	    --reason | --node)
 		COMPREPLY=()
 		return
 		;;
@@ -233,7 +226,7 @@ _dsc_register() {
 		*)
 			_dsc_reply "--port --id --address --tag --meta
 			    --check-http --check-tcp --check-ttl --check-script
-			    --interval --timeout --file --deregister
+			    --interval --timeout --file --deregister --node
 			    $_dsc_common_opts"
 			;;
 		esac
@@ -264,7 +257,7 @@ _dsc_lookup() {
 	esac
 	case $cur in
 	-*)
-		_dsc_reply "--tag --all --one --format --wait --stale --list
+		_dsc_reply "--tag --all --one --format --wait --stale -l --list
 		    $_dsc_common_opts"
 		;;
 	*)
@@ -282,7 +275,7 @@ _dsc_members() {
 	_dsc_scan "$_dsc_members_args"
 	_dsc_common_value && return
 	case $prev in
-	--format) _dsc_reply json; return ;;
+	--format) _dsc_reply table json; return ;;
 	esac
 	_dsc_reply "--raft --format --check $_dsc_common_opts"
 }
