@@ -1,8 +1,7 @@
 /*
- * checks_curl.c - HTTP and TCP probes on libcurl's multi interface, driven
- * by the checker's event_base through curl_multi_socket_action (curl's
- * hiperfifo pattern): one CURLM per checker, one easy handle per probe in
- * flight, one event per socket curl asks us to watch.
+ * checks_curl.c - HTTP and TCP probes on libcurl's multi interface, on
+ * the checker's loop through curlev.h: one multi handle per checker, one
+ * easy handle per probe in flight.
  *
  * A TCP probe is a curl transfer with CURLOPT_CONNECT_ONLY: curl resolves
  * the name without blocking the loop, binds the source address, tries each
@@ -20,128 +19,32 @@
 
 #include "mem.h"
 
-/* ---- the multi handle on the loop -------------------------------------- */
+static void probe_finished(struct check_run *run, CURLcode rc);
 
-static void finish_probes(struct checker *ck);
-
+/* curlev's done: a transfer ended, its run learns how. */
 static void
-sock_free(struct checks_sock *s)
+transfer_done(CURL *easy, CURLcode rc, void *arg)
 {
-	struct checker *ck = s->ck;
+	char *priv = NULL;
 
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		ck->socks = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	if (s->ev != NULL)
-		event_free(s->ev);
-	dsc_free(s);
-}
-
-static void
-sock_ready(evutil_socket_t fd, short what, void *arg)
-{
-	struct checks_sock *s = arg;
-	struct checker *ck = s->ck; /* @s may go during the action */
-	int flags = 0, running;
-
-	if (what & EV_READ)
-		flags |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		flags |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(ck->multi, fd, flags, &running);
-	finish_probes(ck);
-}
-
-/* CURLMOPT_SOCKETFUNCTION: watch @fd for what curl wants, or stop. */
-static int
-sock_update(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	struct checker *ck = userp;
-	struct checks_sock *s = socketp;
-	short kind = EV_PERSIST;
-
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (s != NULL)
-			sock_free(s);
-		return 0;
-	}
-	if (s == NULL) {
-		if ((s = dsc_calloc(1, sizeof(*s))) == NULL)
-			return -1;
-		s->ck = ck;
-		s->fd = fd;
-		s->next = ck->socks;
-		if (ck->socks != NULL)
-			ck->socks->prev = s;
-		ck->socks = s;
-		curl_multi_assign(ck->multi, fd, s);
-	}
-	if (s->ev != NULL)
-		event_free(s->ev);
-	if (what & CURL_POLL_IN)
-		kind |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		kind |= EV_WRITE;
-	s->ev = event_new(ck->base, fd, kind, sock_ready, s);
-	if (s->ev == NULL || event_add(s->ev, NULL) != 0)
-		return -1;
-	return 0;
-}
-
-static void
-curl_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct checker *ck = arg;
-	int running;
-
-	(void)fd;
-	(void)what;
-	curl_multi_socket_action(ck->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	finish_probes(ck);
-}
-
-/* CURLMOPT_TIMERFUNCTION: curl's single timeout, as one loop timer. */
-static int
-timer_update(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct checker *ck = userp;
-	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-
-	(void)multi;
-	if (timeout_ms < 0)
-		return evtimer_del(ck->curl_timer);
-	return evtimer_add(ck->curl_timer, &tv);
+	(void)arg;
+	if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) == CURLE_OK &&
+	    priv != NULL)
+		probe_finished((struct check_run *)(void *)priv, rc);
 }
 
 int
 checks_curl_init(struct checker *ck, struct dsc_err *err)
 {
-	ck->multi = curl_multi_init();
-	ck->curl_timer = evtimer_new(ck->base, curl_timeout, ck);
-	if (ck->multi == NULL || ck->curl_timer == NULL)
-		return dsc_errorf(err, DSC_ENOMEM, "out of memory");
-	curl_multi_setopt(ck->multi, CURLMOPT_SOCKETFUNCTION, sock_update);
-	curl_multi_setopt(ck->multi, CURLMOPT_SOCKETDATA, ck);
-	curl_multi_setopt(ck->multi, CURLMOPT_TIMERFUNCTION, timer_update);
-	curl_multi_setopt(ck->multi, CURLMOPT_TIMERDATA, ck);
-	return 0;
+	ck->cv = curlev_new(ck->base, transfer_done, ck, err);
+	return ck->cv != NULL ? 0 : DSC_ENOMEM;
 }
 
 void
 checks_curl_release(struct checker *ck)
 {
-	if (ck->multi != NULL)
-		curl_multi_cleanup(ck->multi);
-	ck->multi = NULL;
-	while (ck->socks != NULL)
-		sock_free(ck->socks);
-	if (ck->curl_timer != NULL)
-		event_free(ck->curl_timer);
-	ck->curl_timer = NULL;
+	curlev_free(ck->cv);
+	ck->cv = NULL;
 }
 
 /* ---- one probe --------------------------------------------------------- */
@@ -150,7 +53,7 @@ void
 checks_curl_cancel(struct check_run *run)
 {
 	if (run->easy != NULL) {
-		curl_multi_remove_handle(run->ck->multi, run->easy);
+		curlev_remove(run->ck->cv, run->easy);
 		curl_easy_cleanup(run->easy);
 	}
 	run->easy = NULL;
@@ -281,28 +184,6 @@ probe_finished(struct check_run *run, CURLcode rc)
 	buf_release(&out);
 }
 
-/* Every transfer curl has finished, to its run. */
-static void
-finish_probes(struct checker *ck)
-{
-	struct check_run *run;
-	CURLMsg *m;
-	CURLcode rc;
-	char *priv;
-	int left;
-
-	while ((m = curl_multi_info_read(ck->multi, &left)) != NULL) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		rc = m->data.result;
-		if (curl_easy_getinfo(
-		        m->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK)
-			continue;
-		run = (struct check_run *)(void *)priv;
-		probe_finished(run, rc);
-	}
-}
-
 static bool
 has_header(const struct check_def *d, const char *name)
 {
@@ -408,10 +289,14 @@ checks_curl_start(struct check_run *run, struct dsc_err *err)
 		rc |= curl_easy_setopt(
 		    run->easy, CURLOPT_INTERFACE, ck->curl_iface);
 	rc |= run->def.kind == CHECK_TCP ? set_tcp(run) : set_http(run);
-	if (rc == CURLE_OK &&
-	    curl_multi_add_handle(ck->multi, run->easy) == CURLM_OK)
-		return 0;
-	checks_curl_cancel(run);
-	return dsc_errorf(err, DSC_ENOMEM, "unable to start check: %s",
-	    rc != CURLE_OK ? curl_easy_strerror(rc) : "out of memory");
+	if (rc != CURLE_OK) {
+		checks_curl_cancel(run);
+		return dsc_errorf(
+		    err, DSC_ENOMEM, "unable to set up the check's request");
+	}
+	if (curlev_add(ck->cv, run->easy, err) != 0) {
+		checks_curl_cancel(run);
+		return err != NULL ? err->code : DSC_ENOMEM;
+	}
+	return 0;
 }

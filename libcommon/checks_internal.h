@@ -24,26 +24,17 @@
 
 #include "buf.h"
 #include "checks.h"
+#include "curlev.h"
 #include "prng.h"
 
 enum check_status { CHECK_PASSING, CHECK_WARNING, CHECK_CRITICAL };
-
-/* One curl socket watched on the loop (hiperfifo's SockInfo). */
-struct checks_sock {
-	struct checker *ck;
-	curl_socket_t fd;
-	struct event *ev;
-	struct checks_sock *prev, *next;
-};
 
 struct checker {
 	struct event_base *base;
 	char *bind_ip;    /* NULL: any */
 	char *curl_iface; /* "host!<bind_ip>" for CURLOPT_INTERFACE */
 	bool allow_scripts;
-	CURLM *multi;
-	struct event *curl_timer;
-	struct checks_sock *socks;
+	struct curlev *cv;
 	struct event *sigchld; /* NULL unless allow_scripts */
 	pid_t *orphans;        /* killed scripts of stopped runs, to reap */
 	size_t n_orphans, cap_orphans;

@@ -166,6 +166,9 @@ teardown(void)
 
 	checker_free(fx.ck);
 	fx.ck = NULL;
+	/* Every script was reaped: no child, zombie or not, is left. */
+	T_EQ(waitpid(-1, NULL, WNOHANG), -1);
+	T_EQ(errno, ECHILD);
 	for (i = 0; i < sizeof(fx.recs) / sizeof(fx.recs[0]); i++) {
 		for (k = 0; k < fx.recs[i].n && k < MAX_REPORTS; k++) {
 			free(fx.recs[i].status[k]);
@@ -445,14 +448,18 @@ TEST(http_body_capped_at_output_max)
 TEST(http_method_headers_and_body_are_sent)
 {
 	struct check_def d;
+	char hdr[] = "X-Test: yes", body[] = "hello";
 
 	setup();
 	d = http_def("/echo", 3600000);
 	d.method = "PUT";
-	d.headers[0] = "X-Test: yes";
+	d.headers[0] = hdr;
 	d.n_headers = 1;
-	d.body = "hello";
+	d.body = body;
 	start(&d, &fx.recs[0]);
+	/* The definition was copied. */
+	memset(hdr + 8, 'z', 3);
+	memset(body, 'z', 5);
 	WAIT_FOR(fx.recs[0].n >= 1);
 	T_ASSERT(strstr(last_output(&fx.recs[0]),
 	             "HTTP PUT http://127.0.0.1:") == last_output(&fx.recs[0]));
@@ -822,6 +829,46 @@ TEST(stop_reaps_a_running_script)
 	T_ASSERT(not_running((pid_t)pids[0]));
 	T_EQ(fx.recs[0].n, 0);
 	teardown();
+}
+
+static int
+count_fds(void)
+{
+	char path[64];
+	int fd, n = 0;
+
+	for (fd = 0; fd < 1024; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n += access(path, F_OK) == 0;
+	}
+	return n;
+}
+
+TEST(no_descriptor_left_behind)
+{
+	struct check_def d = { 0 };
+	char addr[64];
+	int before;
+
+	teardown();
+	before = count_fds();
+	setup();
+	d = http_def("/ok", 20);
+	start(&d, &fx.recs[0]);
+	d = http_def("/slow", 20);
+	start(&d, &fx.recs[1]);
+	d = script_def("echo hi; sleep 0.05", 20);
+	start(&d, &fx.recs[2]);
+	memset(&d, 0, sizeof(d));
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", fx.port);
+	d.kind = CHECK_TCP;
+	d.tcp = addr;
+	d.interval_ms = 20;
+	start(&d, &fx.recs[3]);
+	WAIT_FOR(fx.recs[0].n >= 1 && fx.recs[2].n >= 1 && fx.recs[3].n >= 1);
+	pump(100);
+	teardown();
+	T_EQ(count_fds(), before);
 }
 
 /* ---- definitions -------------------------------------------------------- */
