@@ -493,3 +493,153 @@ expect_keys() {
 		fi
 	done
 }
+
+# ---- agents -------------------------------------------------------------------
+#
+# Agent N (1..9) is named aN, binds 127.0.1.N (TESTING.md 4: agents on
+# 127.0.1.x), serves HTTP on a port picked at random and keeps its state
+# under $BATS_FILE_TMPDIR/aN: data/, conf/ (its config dir), log, pid,
+# port, status. Started and stopped by PID, like the servers.
+
+agt_dir() { echo "$BATS_FILE_TMPDIR/a$1"; }
+agt_ip() { echo "127.0.1.$1"; }
+agt_port() { cat "$(agt_dir "$1")/port"; }
+agt_http() { echo "$(agt_ip "$1"):$(agt_port "$1")"; }
+agt_url() { echo "http://$(agt_http "$1")"; }
+agt_data() { echo "$(agt_dir "$1")/data"; }
+agt_conf() { echo "$(agt_dir "$1")/conf"; }
+agt_log() { echo "$(agt_dir "$1")/log"; }
+agt_pid() { cat "$(agt_dir "$1")/pid" 2>/dev/null; }
+agt_status() { cat "$(agt_dir "$1")/status" 2>/dev/null; }
+agt_running() { pid_is_ours "$(agt_pid "$1")" "$(agt_data "$1")"; }
+
+# agent_launch N ARGS...: starts dsc-agent as agent N with ARGS and waits
+# until its HTTP port accepts connections or it exits (as launch does for
+# servers).
+agent_launch() {
+	local n=$1 dir rc
+	shift
+	dir=$(agt_dir "$n")
+	mkdir -p "$dir"
+	rm -f "$dir/pid" "$dir/status"
+	echo "--- start: dsc-agent $*" >>"$dir/log"
+	(
+		"$DSC_AGENT" "$@" </dev/null >>"$dir/log" 2>&1 &
+		echo $! >"$dir/pid.tmp" && mv "$dir/pid.tmp" "$dir/pid"
+		rc=0
+		wait $! || rc=$?
+		echo "--- exited $rc" >>"$dir/log"
+		echo "$rc" >"$dir/status"
+	) >>"$dir/log" 2>&1 3>&- &
+	for _ in $(seq 1 $((DSC_START_WAIT * 10))); do
+		if [ -f "$dir/status" ]; then
+			rc=$(cat "$dir/status")
+			echo "agent a$n exited $rc at start:" >&2
+			tail -n 20 "$dir/log" >&2
+			return $((rc == 0 ? 1 : rc))
+		fi
+		if [ -f "$dir/pid" ] &&
+		    (exec 9<>"/dev/tcp/$(agt_ip "$n")/$(agt_port "$n")") \
+		    2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "agent a$n did not open its port in ${DSC_START_WAIT}s" >&2
+	return 1
+}
+
+# agent_args N: the command line of agent N against every member server.
+agent_args() {
+	local n=$1 m
+	printf '%s\n' --name "a$n" --bind "$(agt_ip "$n")" \
+	    --http "$(agt_http "$n")" --data-dir "$(agt_data "$n")" \
+	    --config-dir "$(agt_conf "$n")" --key-file "$DSC_KEY"
+	for m in $(members); do
+		printf '%s\n' --server "$(srv_addr "$m")"
+	done
+}
+
+# start_agent N [ARGS...]: agent N against the member servers on a port
+# picked now (picked again when taken before the start: exit 3).
+start_agent() {
+	local n=$1 rc args
+	shift
+	dsc_find_agent || return 1
+	mkdir -p "$(agt_dir "$n")" "$(agt_conf "$n")" "$(agt_data "$n")"
+	for _ in 1 2 3 4 5; do
+		pick_port "$(agt_ip "$n")" >"$(agt_dir "$n")/port" || return 1
+		mapfile -t args < <(agent_args "$n")
+		rc=0
+		agent_launch "$n" "${args[@]}" "$@" || rc=$?
+		[ "$rc" -eq 3 ] || break
+	done
+	return "$rc"
+}
+
+# restart_agent N [ARGS...]: agent N again, same port, data and config.
+restart_agent() {
+	local n=$1 args
+	shift
+	mapfile -t args < <(agent_args "$n")
+	agent_launch "$n" "${args[@]}" "$@"
+}
+
+# dsc_find_agent: DSC_AGENT next to the server binary.
+dsc_find_agent() {
+	[ -n "${DSC_SERVER:-}" ] || dsc_find_build
+	DSC_AGENT=${DSC_AGENT:-$(dirname "$DSC_SERVER")/dsc-agent}
+	export DSC_AGENT
+	if [ ! -x "$DSC_AGENT" ]; then
+		echo "# not built: $DSC_AGENT (run make)" >&3
+		return 1
+	fi
+}
+
+# stop_agent N [SIG]: SIG (default TERM) to agent N by PID, then waits for
+# its exit status; KILL after DSC_STOP_WAIT seconds (returns 1 then).
+stop_agent() {
+	local n=$1 sig=${2:-TERM} pid
+	pid=$(agt_pid "$n")
+	[ -n "$pid" ] || return 0
+	if agt_running "$n"; then
+		kill "-$sig" "$pid" 2>/dev/null
+	fi
+	for _ in $(seq 1 $((DSC_STOP_WAIT * 10))); do
+		[ -z "$(agt_status "$n")" ] || return 0
+		sleep 0.1
+	done
+	echo "agent a$n (pid $pid) ignored SIG$sig; killing it" >&2
+	kill -KILL "$pid" 2>/dev/null
+	sleep 0.5
+	return 1
+}
+
+# stop_agents: every agent this file started, by PID; fails when one did
+# not exit 0 on SIGTERM. Call before stop_all in teardown_file.
+stop_agents() {
+	local d n bad=''
+	for d in "$BATS_FILE_TMPDIR"/a*/; do
+		[ -f "$d/pid" ] || continue
+		n=${d%/}
+		n=${n##*/a}
+		agt_running "$n" || continue
+		if ! stop_agent "$n" TERM || [ "$(agt_status "$n")" != 0 ]; then
+			bad="$bad $n"
+			echo "--- a$n exited $(agt_status "$n"); log:" >&2
+			tail -n 40 "$(agt_log "$n")" >&2
+		fi
+	done
+	[ -z "$bad" ]
+}
+
+# agent_logs_on_failure: teardown's helper for agents' logs.
+agent_logs_on_failure() {
+	local d
+	[ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
+	for d in "$BATS_FILE_TMPDIR"/a*/; do
+		[ -f "$d/log" ] || continue
+		echo "--- ${d%/}/log (last 25 lines)"
+		tail -n 25 "$d/log"
+	done
+}
