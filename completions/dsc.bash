@@ -18,12 +18,13 @@
 _dsc_common_args='--agent --server --key-file -t'
 _dsc_server_args='--config --name --bind --data-dir --key-file
 	--bootstrap-expect --join --peer --tick-ms --election-ticks
-	--snapshot-every --snapshot-trailing --wal-segment-size'
+	--snapshot-every --snapshot-trailing --wal-segment-size --node-ttl'
 _dsc_agent_args='--config --name --bind --http --server --data-dir
 	--config-dir --key-file --log-level'
-_dsc_register_args="$_dsc_common_args --port --id --address --tag --meta
-	--check-http --check-tcp --check-ttl --check-script --interval --timeout
-	--file --deregister --note --reason --node"
+_dsc_register_own='--port --id --address --tag --meta --check-http
+	--check-tcp --check-ttl --check-script --interval --timeout --file
+	--deregister --note --reason --node'
+_dsc_register_args="$_dsc_common_args $_dsc_register_own"
 _dsc_lookup_args="$_dsc_common_args --tag --format"
 _dsc_members_args="$_dsc_common_args --format"
 
@@ -140,12 +141,21 @@ _dsc_tags() {
 	done | sort -u
 }
 
-# Values of the options every tool has; returns 1 for other options.
-_dsc_common_value() {
+# _dsc_optarg ARGS: when $prev is an option in ARGS (those that take a
+# value), completes its value (nothing for names, numbers and addresses)
+# and returns 0; returns 1 otherwise.
+_dsc_optarg() {
+	[[ " ${1//[[:space:]]/ } " == *" $prev "* ]] || return 1
 	case $prev in
+	--config | --file) _dsc_files json ;;
 	--key-file) _dsc_files ;;
-	--agent | --server | -t) COMPREPLY=() ;;
-	*) return 1 ;;
+	--data-dir | --config-dir) _dsc_dirs ;;
+	--log-level) _dsc_reply error warn info debug ;;
+	--check-script)
+		# One shell command line: complete its first word.
+		mapfile -t COMPREPLY < <(compgen -c -- "$cur")
+		;;
+	*) COMPREPLY=() ;;
 	esac
 	return 0
 }
@@ -153,17 +163,7 @@ _dsc_common_value() {
 _dsc_server() {
 	local cur prev cword words
 	_dsc_init
-	case $prev in
-	--config) _dsc_files json; return ;;
-	--key-file) _dsc_files; return ;;
-	--data-dir) _dsc_dirs; return ;;
-	--name | --bind | --bootstrap-expect | --join | --peer | --tick-ms | \
-	    --election-ticks | --snapshot-every | --snapshot-trailing | \
-	    --wal-segment-size)
-		COMPREPLY=()
-		return
-		;;
-	esac
+	_dsc_optarg "$_dsc_server_args" && return
 	_dsc_scan "$_dsc_server_args"
 	if [ "${_dsc_ops[0]}" = keygen ]; then
 		[ ${#_dsc_ops[@]} -eq 1 ] && _dsc_files
@@ -171,10 +171,8 @@ _dsc_server() {
 	fi
 	case $cur in
 	-*)
-		_dsc_reply --config --name --bind --data-dir --key-file \
-		    --bootstrap-expect --join --peer --tick-ms --election-ticks \
-		    --snapshot-every --snapshot-trailing --wal-segment-size \
-		    --log-time -v --verbose -h --help -V --version
+		_dsc_reply "$_dsc_server_args --log-time -v --verbose -h --help
+		    -V --version"
 		;;
 	*) [ "$cword" -eq 1 ] && _dsc_reply keygen ;;
 	esac
@@ -183,50 +181,28 @@ _dsc_server() {
 _dsc_agent() {
 	local cur prev cword words
 	_dsc_init
-	case $prev in
-	--config) _dsc_files json; return ;;
-	--key-file) _dsc_files; return ;;
-	--data-dir | --config-dir) _dsc_dirs; return ;;
-	--log-level) _dsc_reply error warn info debug; return ;;
-	--name | --bind | --http | --server) COMPREPLY=(); return ;;
-	esac
-	_dsc_reply --name --bind --http --server --data-dir --config-dir \
-	    --key-file --enable-script-checks --config --log-level -h --help \
-	    -V --version
+	_dsc_optarg "$_dsc_agent_args" && return
+	_dsc_reply "$_dsc_agent_args --enable-script-checks -h --help -V
+	    --version"
 }
 
 _dsc_register() {
 	local cur prev cword words
 	_dsc_init
 	_dsc_scan "$_dsc_register_args"
-	_dsc_common_value && return
-	case $prev in
-	--file) _dsc_files json; return ;;
-	--check-script)
-		# One shell command line: complete its first word.
-		mapfile -t COMPREPLY < <(compgen -c -- "$cur")
-		return
-		;;
-	--deregister)
+	if [ "$prev" = --deregister ]; then
 		mapfile -t COMPREPLY < <(compgen -W "$(_dsc_services)" -- "$cur")
 		return
-		;;
-	--port | --id | --address | --tag | --meta | --check-http | \
-	    --check-tcp | --check-ttl | --interval | --timeout | --note | \
-	    --reason | --node)
-		COMPREPLY=()
-		return
-		;;
-	esac
+	fi
+	_dsc_optarg "$_dsc_register_args" && return
 	case $cur in
 	-*)
 		case ${_dsc_ops[0]} in
 		pass | warn | fail) _dsc_reply "--note $_dsc_common_opts" ;;
 		maintenance) _dsc_reply "--reason $_dsc_common_opts" ;;
 		*)
-			_dsc_reply "--port --id --address --tag --meta
-			    --check-http --check-tcp --check-ttl --check-script
-			    --interval --timeout --file --deregister --node
+			# --note and --reason belong to the other forms.
+			_dsc_reply "${_dsc_register_own/--note --reason/}
 			    $_dsc_common_opts"
 			;;
 		esac
@@ -247,7 +223,6 @@ _dsc_lookup() {
 	local cur prev cword words
 	_dsc_init
 	_dsc_scan "$_dsc_lookup_args"
-	_dsc_common_value && return
 	case $prev in
 	--format) _dsc_reply addr json srv env; return ;;
 	--tag)
@@ -255,6 +230,7 @@ _dsc_lookup() {
 		return
 		;;
 	esac
+	_dsc_optarg "$_dsc_lookup_args" && return
 	case $cur in
 	-*)
 		_dsc_reply "--tag --all --one --format --wait --stale -l --list
@@ -272,11 +248,10 @@ _dsc_lookup() {
 _dsc_members() {
 	local cur prev cword words
 	_dsc_init
-	_dsc_scan "$_dsc_members_args"
-	_dsc_common_value && return
 	case $prev in
 	--format) _dsc_reply table json; return ;;
 	esac
+	_dsc_optarg "$_dsc_members_args" && return
 	_dsc_reply "--raft --format --check $_dsc_common_opts"
 }
 
