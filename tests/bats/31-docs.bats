@@ -253,6 +253,11 @@ expect_words() {
 	done
 }
 
+@test "the bash completion passes shellcheck" {
+	command -v shellcheck >/dev/null || skip "shellcheck not installed"
+	run -0 shellcheck -s bash "$DSC_TOP/completions/dsc.bash"
+}
+
 @test "the zsh completion parses" {
 	command -v zsh >/dev/null || skip "zsh not installed"
 	run -0 zsh -n "$DSC_TOP/completions/_dsc"
