@@ -16,14 +16,19 @@
  * ("service:<id>", "service:<id>:<i>"). Invalid input is DSC_EINVAL with a
  * short message fit for a 400 body; nothing is stored then.
  *
- * Ownership (consul-api.md 5.2): the agent owns the node named
- * cfg.name and the services and checks it registered; anti-entropy
- * (at start, after every change, every cfg.sync_ms) makes the catalog's
- * view of that node equal to local state, using catalog.register /
+ * Ownership (consul-api.md 5.2): the agent owns the services and checks
+ * it registered on the node named cfg.name; anti-entropy (at start, on
+ * reload, after every change, every cfg.sync_ms) makes the catalog's view
+ * of them equal to local state, using catalog.register /
  * catalog.deregister / catalog.check_update through rpca with RPCC_WRITE.
- * Entries registered on the node by others through /v1/catalog/register are
- * removed by the next sync, as in Consul, and this is documented;
- * entries on other nodes are never touched.
+ * It deletes only IDs it owns (kept in the data dir until their
+ * deregistration commits). Entries registered on the node by others
+ * through /v1/catalog/register are left alone, unlike Consul, and so is
+ * the leader's serfHealth check; entries on other nodes are never touched.
+ *
+ * A reload also runs a full sync at once. The reads return the agent's
+ * state in Consul's shapes; /v1/agent/checks values carry the current
+ * Status and Output.
  *
  * Liveness: every cfg.heartbeat_ms the agent calls "node.heartbeat" on the
  * servers (cmd/dsc-server/README.md); the leader keeps the node's
