@@ -21,7 +21,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -30,11 +29,10 @@
 #include <event2/keyvalq_struct.h>
 
 #include "err.h"
+#include "loop_harness.h"
 #include "mem.h"
 #include "t.h"
 
-/* Upper bound of any wait in a test. */
-#define WAIT_MAX_MS 15000
 #define MAX_REPORTS 64
 
 /* ---- fixture ------------------------------------------------------------ */
@@ -51,26 +49,14 @@ struct rec {
 };
 
 static struct {
-	struct event_base *base;
-	struct event *tick;
+	struct loop_fx lf;
 	struct checker *ck;
-	struct evhttp *http;
-	uint16_t port;
 	int hits;
 	int code; /* what /ctl answers */
 	char peer[64];
 	char dir[64]; /* scratch directory for scripts */
 	struct rec recs[4];
 } fx;
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 on_report(const char *status, const char *output, void *arg)
@@ -151,14 +137,6 @@ http_cb(struct evhttp_request *req, void *arg)
 }
 
 static void
-tick_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
-static void
 teardown(void)
 {
 	size_t i;
@@ -176,15 +154,7 @@ teardown(void)
 		}
 		memset(&fx.recs[i], 0, sizeof(fx.recs[i]));
 	}
-	if (fx.http != NULL)
-		evhttp_free(fx.http);
-	fx.http = NULL;
-	if (fx.tick != NULL)
-		event_free(fx.tick);
-	fx.tick = NULL;
-	if (fx.base != NULL)
-		event_base_free(fx.base);
-	fx.base = NULL;
+	loop_fx_close(&fx.lf);
 	if (fx.dir[0] != '\0') {
 		char cmd[128];
 
@@ -198,10 +168,6 @@ teardown(void)
 static void
 setup_with(const char *bind_ip, bool allow_scripts)
 {
-	struct evhttp_bound_socket *bs;
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	struct timeval tv = { 0, 10000 };
 	struct dsc_err err = DSC_ERR_INIT;
 
 	teardown(); /* whatever a failed test left */
@@ -209,20 +175,8 @@ setup_with(const char *bind_ip, bool allow_scripts)
 	fx.hits = 0;
 	fx.code = 200;
 	fx.peer[0] = '\0';
-	T_ASSERT((fx.base = event_base_new()) != NULL);
-	/* EVLOOP_ONCE returns at least this often, so waits see deadlines. */
-	fx.tick = event_new(fx.base, -1, EV_PERSIST, tick_cb, NULL);
-	T_ASSERT(fx.tick != NULL);
-	event_add(fx.tick, &tv);
-	T_ASSERT((fx.http = evhttp_new(fx.base)) != NULL);
-	evhttp_set_gencb(fx.http, http_cb, NULL);
-	bs = evhttp_bind_socket_with_handle(fx.http, "127.0.0.1", 0);
-	T_ASSERT(bs != NULL);
-	T_EQ(getsockname(
-	         evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &len),
-	    0);
-	fx.port = ntohs(sin.sin_port);
-	fx.ck = checker_new(fx.base, bind_ip, allow_scripts, &err);
+	loop_fx_open(&fx.lf, http_cb, NULL);
+	fx.ck = checker_new(fx.lf.base, bind_ip, allow_scripts, &err);
 	T_ASSERT(fx.ck != NULL);
 	snprintf(fx.dir, sizeof(fx.dir), "/tmp/test_checks.XXXXXX");
 	T_ASSERT(mkdtemp(fx.dir) != NULL);
@@ -234,24 +188,7 @@ setup(void)
 	setup_with(NULL, true);
 }
 
-#define WAIT_FOR(cond)                                                         \
-	do {                                                                   \
-		long end_ = now_ms() + WAIT_MAX_MS;                            \
-		while (!(cond) && now_ms() < end_)                             \
-			event_base_loop(fx.base, EVLOOP_ONCE);                 \
-		if (!(cond))                                                   \
-			T_FAIL("timed out waiting for %s", #cond);             \
-	} while (0)
-
-/* Turns the loop for @ms. */
-static void
-pump(long ms)
-{
-	long end = now_ms() + ms;
-
-	while (now_ms() < end)
-		event_base_loop(fx.base, EVLOOP_ONCE);
-}
+#define WAIT_FOR(cond) LOOP_WAIT_FOR(&fx.lf, cond)
 
 static struct check_run *
 start(const struct check_def *d, struct rec *r)
@@ -271,7 +208,7 @@ http_def(const char *path, uint64_t interval_ms)
 	static char url[128];
 	struct check_def d = { 0 };
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", fx.port, path);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", fx.lf.port, path);
 	d.kind = CHECK_HTTP;
 	d.http = url;
 	d.interval_ms = interval_ms;
@@ -376,7 +313,7 @@ TEST(http_first_run_is_immediate_and_passing)
 	T_STREQ(last_status(&fx.recs[0]), "passing");
 	snprintf(want, sizeof(want),
 	    "HTTP GET http://127.0.0.1:%u/ok: 200 OK Output: all good",
-	    fx.port);
+	    fx.lf.port);
 	T_STREQ(last_output(&fx.recs[0]), want);
 	T_STREQ(check_run_output(fx.recs[0].run), want);
 	T_EQ(fx.hits, 1);
@@ -413,10 +350,10 @@ TEST(http_timeout_is_critical)
 	d = http_def("/slow", 3600000);
 	d.timeout_ms = 200;
 	d.initial_status = "passing";
-	t0 = now_ms();
+	t0 = loop_now_ms();
 	start(&d, &fx.recs[0]);
 	WAIT_FOR(fx.recs[0].n >= 1);
-	T_ASSERT(now_ms() - t0 >= 190);
+	T_ASSERT(loop_now_ms() - t0 >= 190);
 	T_STREQ(last_status(&fx.recs[0]), "critical");
 	T_ASSERT(
 	    strncmp(last_output(&fx.recs[0]), "HTTP GET http://", 16) == 0);
@@ -520,7 +457,7 @@ TEST(tcp_open_and_closed)
 	char open_addr[64], closed_addr[64], want[128];
 
 	setup_with("127.0.0.1", false);
-	snprintf(open_addr, sizeof(open_addr), "127.0.0.1:%u", fx.port);
+	snprintf(open_addr, sizeof(open_addr), "127.0.0.1:%u", fx.lf.port);
 	snprintf(
 	    closed_addr, sizeof(closed_addr), "127.0.0.1:%u", closed_port());
 	d.kind = CHECK_TCP;
@@ -681,14 +618,14 @@ TEST(ttl_update_and_expiry)
 	run = start(&d, &fx.recs[0]);
 	T_STREQ(check_run_status(run), "critical");
 	T_EQ(check_run_ttl(run, "passing", "fine", &err), 0);
-	t0 = now_ms();
+	t0 = loop_now_ms();
 	T_STREQ(check_run_status(run), "passing");
 	T_STREQ(check_run_output(run), "fine");
 	WAIT_FOR(fx.recs[0].n >= 1);
 	T_STREQ(last_status(&fx.recs[0]), "passing");
 	T_STREQ(last_output(&fx.recs[0]), "fine");
 	WAIT_FOR(fx.recs[0].n >= 2);
-	T_ASSERT(now_ms() - t0 >= 290);
+	T_ASSERT(loop_now_ms() - t0 >= 290);
 	T_STREQ(last_status(&fx.recs[0]), "critical");
 	T_STREQ(last_output(&fx.recs[0]),
 	    "TTL expired (last output before timeout follows): fine");
@@ -737,7 +674,7 @@ TEST(thresholds_hold_from_the_first_probe)
 	T_ASSERT(fx.recs[0].hits[1] >= base + 1);
 	T_ASSERT(fx.recs[0].hits[2] >= base + 3);
 	/* Failing again refreshes nothing: same status, same output. */
-	pump(100);
+	loop_pump(&fx.lf, 100);
 	T_EQ(fx.recs[0].n, 3);
 	teardown();
 }
@@ -778,7 +715,7 @@ TEST(stop_from_inside_own_report)
 	start(&d, &fx.recs[1]);
 	WAIT_FOR(fx.recs[0].n >= 1 && fx.recs[1].n >= 1);
 	hits = fx.hits;
-	pump(200);
+	loop_pump(&fx.lf, 200);
 	T_EQ(fx.recs[0].n, 1);
 	T_EQ(fx.recs[1].n, 1);
 	T_EQ(fx.hits, hits);
@@ -806,7 +743,7 @@ TEST(free_checker_from_inside_a_report)
 	T_EQ(waitpid((pid_t)pids[0], NULL, WNOHANG), -1);
 	T_EQ(errno, ECHILD);
 	T_ASSERT(not_running((pid_t)pids[0]));
-	pump(100);
+	loop_pump(&fx.lf, 100);
 	T_EQ(fx.recs[0].n, 0);
 	T_EQ(fx.recs[1].n, 0);
 	teardown();
@@ -860,13 +797,13 @@ TEST(no_descriptor_left_behind)
 	d = script_def("echo hi; sleep 0.05", 20);
 	start(&d, &fx.recs[2]);
 	memset(&d, 0, sizeof(d));
-	snprintf(addr, sizeof(addr), "127.0.0.1:%u", fx.port);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", fx.lf.port);
 	d.kind = CHECK_TCP;
 	d.tcp = addr;
 	d.interval_ms = 20;
 	start(&d, &fx.recs[3]);
 	WAIT_FOR(fx.recs[0].n >= 1 && fx.recs[2].n >= 1 && fx.recs[3].n >= 1);
-	pump(100);
+	loop_pump(&fx.lf, 100);
 	teardown();
 	T_EQ(count_fds(), before);
 }

@@ -7,45 +7,29 @@
  */
 #include "curlev.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
 #include "err.h"
+#include "loop_harness.h"
 #include "t.h"
 
-#define WAIT_MAX_MS 15000
-#define N_EASY      8
+#define N_EASY 8
 
 static struct {
-	struct event_base *base;
-	struct event *tick;
-	struct evhttp *http;
+	struct loop_fx lf;
 	struct curlev *cv;
-	uint16_t port;
 	int done;
 	CURLcode rc[N_EASY];
 	CURL *easy[N_EASY];
 	char body[N_EASY][64];
 	size_t body_len[N_EASY];
 } fx;
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 serve(struct evhttp_request *req, void *arg)
@@ -59,14 +43,6 @@ serve(struct evhttp_request *req, void *arg)
 	evbuffer_add_printf(b, "you asked %s", evhttp_request_get_uri(req));
 	evhttp_send_reply(req, 200, "OK", b);
 	evbuffer_free(b);
-}
-
-static void
-nothing(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
 }
 
 static size_t
@@ -113,42 +89,20 @@ teardown(void)
 			curl_easy_cleanup(fx.easy[i]);
 		fx.easy[i] = NULL;
 	}
-	if (fx.http != NULL)
-		evhttp_free(fx.http);
-	fx.http = NULL;
-	if (fx.tick != NULL)
-		event_free(fx.tick);
-	fx.tick = NULL;
-	if (fx.base != NULL)
-		event_base_free(fx.base);
-	fx.base = NULL;
+	loop_fx_close(&fx.lf);
 	curl_global_cleanup();
 }
 
 static void
 setup(void)
 {
-	struct evhttp_bound_socket *bs;
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	struct timeval tv = { 0, 10000 };
 	struct dsc_err err = DSC_ERR_INIT;
 
 	teardown();
 	memset(&fx, 0, sizeof(fx));
 	T_EQ(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
-	T_ASSERT((fx.base = event_base_new()) != NULL);
-	fx.tick = event_new(fx.base, -1, EV_PERSIST, nothing, NULL);
-	event_add(fx.tick, &tv);
-	T_ASSERT((fx.http = evhttp_new(fx.base)) != NULL);
-	evhttp_set_gencb(fx.http, serve, NULL);
-	bs = evhttp_bind_socket_with_handle(fx.http, "127.0.0.1", 0);
-	T_ASSERT(bs != NULL);
-	T_EQ(getsockname(
-	         evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &len),
-	    0);
-	fx.port = ntohs(sin.sin_port);
-	fx.cv = curlev_new(fx.base, on_done, &fx, &err);
+	loop_fx_open(&fx.lf, serve, NULL);
+	fx.cv = curlev_new(fx.lf.base, on_done, &fx, &err);
 	T_ASSERT(fx.cv != NULL);
 	T_ASSERT(curlev_multi(fx.cv) != NULL);
 }
@@ -159,7 +113,7 @@ add(size_t i, const char *path)
 	struct dsc_err err = DSC_ERR_INIT;
 	char url[128];
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", fx.port, path);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", fx.lf.port, path);
 	T_ASSERT((fx.easy[i] = curl_easy_init()) != NULL);
 	curl_easy_setopt(fx.easy[i], CURLOPT_URL, url);
 	curl_easy_setopt(fx.easy[i], CURLOPT_NOSIGNAL, 1L);
@@ -169,14 +123,7 @@ add(size_t i, const char *path)
 	T_EQ(curlev_add(fx.cv, fx.easy[i], &err), 0);
 }
 
-#define WAIT_FOR(cond)                                                         \
-	do {                                                                   \
-		long end_ = now_ms() + WAIT_MAX_MS;                            \
-		while (!(cond) && now_ms() < end_)                             \
-			event_base_loop(fx.base, EVLOOP_ONCE);                 \
-		if (!(cond))                                                   \
-			T_FAIL("timed out waiting for %s", #cond);             \
-	} while (0)
+#define WAIT_FOR(cond) LOOP_WAIT_FOR(&fx.lf, cond)
 
 TEST(transfers_end_through_done)
 {
@@ -201,32 +148,24 @@ TEST(transfers_end_through_done)
 
 TEST(removed_transfer_is_not_reported)
 {
-	long end;
-
 	setup();
 	add(0, "/slow");
 	add(1, "/fast");
 	WAIT_FOR(fx.done == 1);
 	T_ASSERT(fx.easy[1] == NULL);
 	curlev_remove(fx.cv, fx.easy[0]);
-	end = now_ms() + 200;
-	while (now_ms() < end)
-		event_base_loop(fx.base, EVLOOP_ONCE);
+	loop_pump(&fx.lf, 200);
 	T_EQ(fx.done, 1);
 	teardown();
 }
 
 TEST(free_with_transfers_in_flight)
 {
-	long end;
-
 	setup();
 	add(0, "/slow");
 	add(1, "/slow");
 	/* Connected and waiting for answers that never come. */
-	end = now_ms() + 100;
-	while (now_ms() < end)
-		event_base_loop(fx.base, EVLOOP_ONCE);
+	loop_pump(&fx.lf, 100);
 	T_EQ(fx.done, 0);
 	teardown();
 }
