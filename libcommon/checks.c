@@ -13,6 +13,7 @@
 #include "checks.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
@@ -22,6 +23,10 @@
 
 #include "checks_internal.h"
 #include "mem.h"
+
+/* The second probe comes up to a tenth of the interval late, at most
+ * this much. */
+#define STAGGER_MAX_MS 10000
 
 const char *const checks_status_names[] = { "passing", "warning", "critical" };
 
@@ -245,19 +250,19 @@ checks_probe_done(struct check_run *run, enum check_status st, const void *out,
     size_t len, size_t cap)
 {
 	const struct check_def *d = &run->def;
-	uint64_t next = d->interval_ms;
+	uint64_t next = d->interval_ms, stagger;
 
 	run->probing = false;
 	if (st != CHECK_CRITICAL) {
 		run->failures = 0;
-		if (run->successes < UINT32_MAX)
+		if (run->successes < UINT_MAX)
 			run->successes++;
 		if (run->successes >= d->success_before_passing ||
 		    st == run->status)
 			set_state(run, st, out, len, cap);
 	} else {
 		run->successes = 0;
-		if (run->failures < UINT32_MAX)
+		if (run->failures < UINT_MAX)
 			run->failures++;
 		if (run->failures >= d->failures_before_critical ||
 		    run->status == CHECK_CRITICAL)
@@ -268,8 +273,12 @@ checks_probe_done(struct check_run *run, enum check_status st, const void *out,
 	}
 	/* Checks started together (an agent's start) would otherwise probe
 	 * in step forever; one random delay spreads them out for good. */
-	if (!run->probed_once)
-		next += prng_below(&run->ck->prng, d->interval_ms / 10 + 1);
+	if (!run->probed_once) {
+		stagger = d->interval_ms / 10;
+		if (stagger > STAGGER_MAX_MS)
+			stagger = STAGGER_MAX_MS;
+		next += prng_below(&run->ck->prng, stagger + 1);
+	}
 	run->probed_once = true;
 	arm(run, next);
 }
