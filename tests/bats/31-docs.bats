@@ -16,8 +16,14 @@ setup_file() {
 	DSC_BIN_DIR=$(dirname "$DSC_SERVER")
 	export DSC_BIN_DIR
 }
-teardown_file() { stop_all; }
-teardown() { dump_logs_on_failure; }
+teardown_file() {
+	stop_agents
+	stop_all
+}
+teardown() {
+	dump_logs_on_failure
+	agent_logs_on_failure
+}
 
 # The man page of PROG.
 page_of() {
@@ -214,6 +220,21 @@ expect_words() {
 	expect_words '' dsc-lookup "${conn[@]}" web ''
 }
 
+@test "bash: live service names through the agent of DSC_HTTP_ADDR" {
+	[ -x "$DSC_BIN_DIR/dsc-lookup" ] || skip "dsc-lookup not built"
+	[ -x "$DSC_BIN_DIR/dsc-agent" ] || skip "dsc-agent not built"
+	srv_running 5 || skip "needs the server of the test above"
+	dsc_setup_file
+	start_agent 1
+	run -0 curl -fsS -m 30 -X PUT -d '{"Name":"cache","Port":6379}' \
+	    "$(agt_url 1)/v1/agent/service/register"
+	DSC_HTTP_ADDR=$(agt_http 1) DSC_KEY_FILE=$DSC_KEY \
+	    run -0 complete_words dsc-lookup ''
+	[[ $'\n'$output$'\n' == *$'\ncache\n'*$'\ndb\n'*$'\nweb\n'* ]]
+	DSC_HTTP_ADDR=$(agt_http 1) DSC_KEY_FILE=$DSC_KEY \
+	    expect_words 'cache' dsc-register --deregister ca
+}
+
 @test "bash: live names are silent and bounded when nobody answers" {
 	[ -x "$DSC_BIN_DIR/dsc-lookup" ] || skip "dsc-lookup not built"
 	local port
@@ -221,12 +242,12 @@ expect_words() {
 	"$DSC_SERVER" keygen "$BATS_TEST_TMPDIR/key"
 	# Nothing listens on the port picked: no words, no noise, and an end
 	# within complete_words' bound.
-	export DSC_HTTP_ADDR=127.0.0.1:$port
-	export DSC_KEY_FILE=$BATS_TEST_TMPDIR/key
-	run -0 --separate-stderr complete_words dsc-lookup ''
+	DSC_HTTP_ADDR=127.0.0.1:$port DSC_KEY_FILE=$BATS_TEST_TMPDIR/key \
+	    run -0 --separate-stderr complete_words dsc-lookup ''
 	[ -z "$output" ]
 	[ -z "$stderr" ]
-	run -0 --separate-stderr complete_words dsc-register --deregister ''
+	DSC_HTTP_ADDR=127.0.0.1:$port DSC_KEY_FILE=$BATS_TEST_TMPDIR/key \
+	    run -0 --separate-stderr complete_words dsc-register --deregister ''
 	[ -z "$output" ]
 	[ -z "$stderr" ]
 }
