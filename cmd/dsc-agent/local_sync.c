@@ -691,12 +691,12 @@ pass_end(struct sync_pass *p)
 {
 	struct local *l = p->l;
 	struct waiter *w;
-	bool was = l->in_sync;
+	bool was = l->in_sync, ok;
 
 	l->pass = NULL;
 	l->in_sync = p->rc == 0 && all_synced(l);
 	if (l->in_sync && !was)
-		log_info("in sync with the catalog");
+		log_debug("in sync with the catalog");
 	if (p->rc != 0) {
 		log_warn("sync failed, retrying in %u ms: %s", l->retry_ms,
 		    p->err.msg);
@@ -714,8 +714,10 @@ pass_end(struct sync_pass *p)
 		w->fn(p->rc, p->rc != 0 ? &p->err : NULL, w->arg);
 		dsc_free(w);
 	}
+	ok = p->rc == 0;
 	pass_free(p);
-	if (l->want_pass && p->rc == 0)
+	/* After a failure the retry timer asks for the next pass. */
+	if (l->want_pass && ok)
 		event_active(l->kick, EV_TIMEOUT, 0);
 }
 
