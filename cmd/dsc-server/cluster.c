@@ -195,10 +195,11 @@ cluster_intro(struct server *s)
 						m->addr));
 	}
 	id_hex(s->id, hex);
-	j = json_pack("{s:s, s:s, s:s, s:i, s:b, s:o, s:o}", "id", hex, "name",
-		      s->cfg.name, "addr", s->cfg.bind, "expect",
+	j = json_pack("{s:s, s:s, s:s, s:i, s:b, s:o, s:o, s:s}", "id", hex,
+		      "name", s->cfg.name, "addr", s->cfg.bind, "expect",
 		      (int)s->cfg.bootstrap_expect, "cluster", in_cluster(s),
-		      "candidates", cands, "members", members);
+		      "candidates", cands, "members", members, "build",
+		      SERVER_VERSION);
 	text = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(j);
 	if (text == NULL || strlen(text) >= sizeof(intro_text)) {
@@ -305,6 +306,12 @@ cluster_on_intro(void *arg, uint64_t from, const char *text, size_t len)
 			json_string_value(json_object_get(j, "addr")));
 	m = member_get(s, id, false);
 	if (m != NULL) {
+		const char *build =
+			json_string_value(json_object_get(j, "build"));
+
+		/* Older servers send none: their build stays unknown. */
+		snprintf(m->build, sizeof(m->build), "%s",
+			 build != NULL ? build : "");
 		m->expect = (unsigned)json_integer_value(
 			json_object_get(j, "expect"));
 		m->in_cluster = json_is_true(json_object_get(j, "cluster"));
@@ -328,6 +335,17 @@ cluster_on_intro(void *arg, uint64_t from, const char *text, size_t len)
 	if (changed)
 		save_members(s);
 	peers_set_intro(s->peers, cluster_intro(s));
+}
+
+void
+cluster_heard(struct server *s, uint64_t id)
+{
+	struct server_member *m = member_get(s, id, false);
+
+	if (m != NULL) {
+		m->heard_tick = s->ticks;
+		m->heard = true;
+	}
 }
 
 void

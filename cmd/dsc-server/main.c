@@ -20,10 +20,11 @@
 #include <event2/event.h>
 #include <sodium.h>
 
+#include "duration.h"
 #include "log.h"
 
 #define PROG "dsc-server"
-#define VERSION "0.1.0"
+#define VERSION SERVER_VERSION
 #define STATE_FILE "server.json"
 #define USAGE                                                                  \
 	"usage: dsc-server keygen FILE\n"                                      \
@@ -33,13 +34,14 @@
 	"                  [--peer NAME=ADDR:PORT]... [--tick-ms MS]\n"        \
 	"                  [--election-ticks N] [--snapshot-every N]\n"        \
 	"                  [--snapshot-trailing N] [--wal-segment-size BYTES]\n"\
-	"                  [-v]... [--log-time]\n"                            \
+	"                  [--node-ttl DURATION] [-v]... [--log-time]\n"      \
 	"       dsc-server --data-dir DIR --key-file FILE   (restart)\n"
 
 enum opt {
 	OPT_NAME = 256, OPT_BIND, OPT_DATA_DIR, OPT_KEY_FILE, OPT_EXPECT,
 	OPT_JOIN, OPT_CONFIG, OPT_PEER, OPT_TICK_MS, OPT_ELECTION_TICKS,
 	OPT_SNAP_EVERY, OPT_SNAP_TRAILING, OPT_SEGMENT_SIZE, OPT_LOG_TIME,
+	OPT_NODE_TTL,
 };
 
 static const struct option longopts[] = {
@@ -56,6 +58,7 @@ static const struct option longopts[] = {
 	{ "snapshot-every", required_argument, NULL, OPT_SNAP_EVERY },
 	{ "snapshot-trailing", required_argument, NULL, OPT_SNAP_TRAILING },
 	{ "wal-segment-size", required_argument, NULL, OPT_SEGMENT_SIZE },
+	{ "node-ttl", required_argument, NULL, OPT_NODE_TTL },
 	{ "log-time", no_argument, NULL, OPT_LOG_TIME },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -170,6 +173,29 @@ valid_name(const char *s)
 	return true;
 }
 
+/*
+ * A node TTL from a flag (@text) or the config file (@v, a Go duration
+ * string or integer nanoseconds); DSC_EINVAL when it is not a duration
+ * from SERVER_NODE_TTL_MIN_MS to SERVER_NODE_TTL_MAX_MS.
+ */
+static int
+node_ttl(const char *text, const json_t *v, unsigned *out, struct dsc_err *err)
+{
+	int64_t ns;
+	int rv = text != NULL ? dur_parse(text, &ns, err) : dur_json(v, &ns, err);
+
+	if (rv != 0)
+		return rv;
+	if (ns < (int64_t)SERVER_NODE_TTL_MIN_MS * DUR_NS_PER_MS ||
+	    ns > (int64_t)SERVER_NODE_TTL_MAX_MS * DUR_NS_PER_MS)
+		return dsc_errorf(err, DSC_EINVAL,
+				  "node TTL must be from %ds to %dh",
+				  SERVER_NODE_TTL_MIN_MS / 1000,
+				  SERVER_NODE_TTL_MAX_MS / 3600000);
+	*out = (unsigned)(ns / DUR_NS_PER_MS);
+	return 0;
+}
+
 static char config_path[4096];	/* --config, for SIGHUP */
 static int verbose;		/* -v count; beats the files' log_level */
 
@@ -275,6 +301,12 @@ apply_json(struct server_config *c, const json_t *j, const char *file)
 			   json_integer_value(v) >= 4096 &&
 			   json_integer_value(v) <= (1 << 30)) {
 			c->segment_size = (size_t)json_integer_value(v);
+		} else if (strcmp(k, "node_ttl") == 0) {
+			struct dsc_err err = DSC_ERR_INIT;
+
+			if (node_ttl(NULL, v, &c->node_ttl_ms, &err) != 0)
+				die(DSC_EXIT_PERM, "%s: node_ttl: %s", file,
+				    err.msg);
 		} else if (strcmp(k, "peers") == 0 ||
 			   strcmp(k, "log_level") == 0) {
 			struct dsc_err err = DSC_ERR_INIT;
@@ -518,6 +550,13 @@ apply_flags(int argc, char **argv, struct server_config *c)
 			c->segment_size = number("--wal-segment-size", optarg,
 						 4096, 1ul << 30);
 			break;
+		case OPT_NODE_TTL: {
+			struct dsc_err err = DSC_ERR_INIT;
+
+			if (node_ttl(optarg, NULL, &c->node_ttl_ms, &err) != 0)
+				die(DSC_EXIT_USAGE, "--node-ttl: %s", err.msg);
+			break;
+		}
 		case OPT_LOG_TIME:
 			c->log_time = true;
 			break;
@@ -545,6 +584,7 @@ main(int argc, char **argv)
 	c->election_ticks = 10;
 	c->snapshot_every = 16384;
 	c->snapshot_trailing = 1024;
+	c->node_ttl_ms = SERVER_NODE_TTL_DEFAULT_MS;
 	snprintf(c->bind, sizeof(c->bind), "127.0.0.1:%d", SERVER_DEFAULT_PORT);
 	/* Settings: defaults, then the data dir's server.json, then --config,
 	 * then flags. The data dir may itself come from --config. */

@@ -25,6 +25,7 @@
 #include <sodium.h>
 
 #include "catalog.h"
+#include "liveness.h"
 #include "log.h"
 #include "raft.h"
 #include "rpc_internal.h"
@@ -658,6 +659,8 @@ static const char *const p_kv_delete[] = { "Key", "Recurse", "Cas", "ClientID",
 	"Seq", NULL };
 static const char *const p_add[] = { "Name", "Address", NULL };
 static const char *const p_remove[] = { "Name", NULL };
+static const char *const p_leader[] = { "Leader", NULL };
+static const char *const p_heartbeat[] = { "Node", "Address", "ID", NULL };
 
 #define READ(n, p, prep, rd)                                                   \
 	{                                                                      \
@@ -690,7 +693,9 @@ static const struct rpc_method methods[] = {
 	WRITE("kv.put", p_kv_put, "kv_set"),
 	WRITE("kv.delete", p_kv_delete, "kv_delete"),
 	OTHER("status.leader", p_none, rpc_status_leader),
-	OTHER("status.peers", p_none, rpc_status_peers),
+	OTHER("status.peers", p_leader, rpc_status_peers),
+	OTHER("status.members", p_leader, rpc_status_members),
+	OTHER("node.heartbeat", p_heartbeat, rpc_node_heartbeat),
 	OTHER("status.stats", p_none, rpc_status_stats),
 	READ("status.digest", p_none, prep_digest, read_digest),
 	OTHER("operator.add_server", p_add, rpc_operator_add),

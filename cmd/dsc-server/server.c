@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "dsc_assert.h"
+#include "liveness.h"
 #include "log.h"
 #include "peers.h"
 #include "rpc.h"
@@ -599,6 +600,7 @@ note_role(struct server *s, const struct raft_ready *rd)
 
 	if (!rd->role_changed)
 		return;
+	liveness_on_role(s);
 	if (rd->role == RAFT_LEADER) {
 		log_info("became leader term=%llu index=%llu",
 			 (unsigned long long)raft_term(s->raft),
@@ -766,6 +768,7 @@ server_on_raft(void *arg, const struct raft_msg *m)
 		return;		/* as if lost: the core owes a save */
 	if (m->from == raft_leader(s->raft))
 		s->last_contact_tick = s->ticks;
+	cluster_heard(s, m->from);
 	rv = raft_step(s->raft, m);
 	if (rv != 0 && rv != DSC_ENOMEM)
 		log_debug("dropped %s from %llu: %s",
@@ -1000,6 +1003,8 @@ server_start(struct server *s, struct dsc_err *err)
 	s->rpc = rpc_new(s, err);
 	if (s->rpc == NULL)
 		return err->code;
+	if ((rv = liveness_start(s, err)) != 0)
+		return rv;
 	if ((rv = listener_start(s, err)) != 0)
 		return rv;
 	tv.tv_sec = s->cfg.tick_ms / 1000;
@@ -1018,6 +1023,7 @@ server_release(struct server *s)
 	 * belongs to peers that will not hear back. */
 	rpc_free(s->rpc);
 	s->rpc = NULL;
+	liveness_free(s);
 	for (int k = 0; k < 4; k++)
 		while (s->waits[k] != NULL)
 			server_wait_cancel(s, s->waits[k]);

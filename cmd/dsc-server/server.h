@@ -28,10 +28,19 @@
 #define SERVER_ADDR_MAX 64	/* "ADDR:PORT" */
 #define SERVER_MAX_JOINS 16
 #define SERVER_DEFAULT_PORT 8300
+#define SERVER_VERSION "0.1.0"	/* --version, and "Build" in status.members */
+#define SERVER_BUILD_MAX 32
+/* The one datacenter: the server never renames the catalog's (dc1). */
+#define SERVER_DATACENTER "dc1"
+/* --node-ttl: how long a node may go without a heartbeat (liveness.h). */
+#define SERVER_NODE_TTL_DEFAULT_MS 10000
+#define SERVER_NODE_TTL_MIN_MS 1000
+#define SERVER_NODE_TTL_MAX_MS 3600000
 
 struct peers;
 struct rpc;
 struct listener;
+struct liveness;
 
 struct server_peer_addr {
 	char name[SERVER_NAME_MAX];
@@ -54,6 +63,7 @@ struct server_config {
 	uint64_t snapshot_every;		/* entries between snapshots */
 	uint64_t snapshot_trailing;		/* entries kept behind one */
 	size_t segment_size;			/* WAL segment bytes; 0: default */
+	unsigned node_ttl_ms;			/* --node-ttl */
 	int log_level;
 	bool log_time;
 };
@@ -66,6 +76,9 @@ struct server_member {
 	unsigned expect;	/* its --bootstrap-expect */
 	bool in_cluster;	/* it has a Raft configuration */
 	bool link_up;
+	char build[SERVER_BUILD_MAX];	/* its version, from its INTRO */
+	uint64_t heard_tick;	/* tick of its last Raft message to us */
+	bool heard;		/* heard_tick is set */
 };
 
 struct server_wait;	/* a waiting proposal, read or watch; see below */
@@ -83,6 +96,7 @@ struct server {
 	struct peers *peers;
 	struct rpc *rpc;
 	struct listener *listener;
+	struct liveness *liveness;	/* node heartbeats (liveness.c) */
 
 	struct server_member self;	/* this server, as others see it */
 	struct server_member members[RAFT_MAX_SERVERS * 2];
@@ -210,6 +224,8 @@ void cluster_on_join(struct server *s, uint64_t from, const uint8_t *p,
 /* Loads and saves the member cache (data dir, members.json). */
 void cluster_load(struct server *s);
 
+/* A Raft message arrived from server @id: it is reachable (status). */
+void cluster_heard(struct server *s, uint64_t id);
 /* An INTRO frame arrived from @from (its id proven by the handshake). */
 void cluster_on_intro(void *s, uint64_t from, const char *json, size_t len);
 void cluster_on_link(void *s, uint64_t id, bool up);
