@@ -199,7 +199,10 @@ expect_words() {
 }
 
 @test "bash: live service names from a real server" {
-	[ -x "$DSC_BIN_DIR/dsc-lookup" ] || skip "dsc-lookup not built"
+	local b
+	for b in dsc-server dsc-lookup tests/tools/dsc-rpc; do
+		[ -x "$DSC_BIN_DIR/$b" ] || skip "${b##*/} not built"
+	done
 	dsc_setup_file
 	set_members 5
 	start_server 5 --bootstrap-expect 1
@@ -237,6 +240,7 @@ expect_words() {
 
 @test "bash: live names are silent and bounded when nobody answers" {
 	[ -x "$DSC_BIN_DIR/dsc-lookup" ] || skip "dsc-lookup not built"
+	[ -x "$DSC_SERVER" ] || skip "dsc-server not built"
 	local port
 	port=$(pick_port 127.0.0.1)
 	"$DSC_SERVER" keygen "$BATS_TEST_TMPDIR/key"
