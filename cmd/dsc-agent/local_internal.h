@@ -31,8 +31,10 @@
 #define LOCAL_FILES_MAX    4096
 /* How often services whose checks stay critical are looked at. */
 #define LOCAL_REAP_MS      5000
-/* Retry after a failed sync pass: doubles from min to the sync interval. */
+/* Retry after a failed sync pass: doubles from min to max (or to the sync
+ * interval when that is shorter). */
 #define LOCAL_RETRY_MIN_MS 500
+#define LOCAL_RETRY_MAX_MS 10000
 
 enum local_origin { ORIGIN_FILE, ORIGIN_API };
 
