@@ -701,8 +701,11 @@ pass_end(struct sync_pass *p)
 		log_warn("sync failed, retrying in %u ms: %s", l->retry_ms,
 		    p->err.msg);
 		arm(l->retry_timer, l->retry_ms);
-		l->retry_ms =
-		    l->retry_ms * 2 > sync_ms(l) ? sync_ms(l) : l->retry_ms * 2;
+		unsigned max = sync_ms(l) < LOCAL_RETRY_MAX_MS
+		    ? sync_ms(l)
+		    : LOCAL_RETRY_MAX_MS;
+
+		l->retry_ms = l->retry_ms * 2 > max ? max : l->retry_ms * 2;
 	} else {
 		l->retry_ms = LOCAL_RETRY_MIN_MS;
 		if (!l->in_sync)
