@@ -450,16 +450,62 @@ build_catalog(struct svc_check *c, const char *notes, const char *type,
 	return 0;
 }
 
+/* The HTTP kind's fields: URL, Method, Body, Header, TLSSkipVerify. */
+static int
+decode_http(struct svc_check *c, json_t *o, const char *http, json_t *def,
+    struct dsc_err *err)
+{
+	const char *method, *body;
+	json_t *hdr;
+	bool skip = false;
+	int rc;
+
+	if ((rc = get_str(o, "Method", 16, NULL, &method, err)) ||
+	    (rc = get_str(o, "Body", SVCDEF_BODY_MAX, NULL, &body, err)) ||
+	    (rc = get_bool(o, "TLSSkipVerify", &skip, err)))
+		return rc;
+	if (strncmp(http, "http://", 7) != 0 &&
+	    strncmp(http, "https://", 8) != 0)
+		return INVAL(err,
+		    "invalid 'HTTP' '%s': want an http:// or "
+		    "https:// URL",
+		    http);
+	if (has_crlf(http) || strchr(http, ' ') != NULL)
+		return INVAL(err,
+		    "invalid 'HTTP': contains spaces or line "
+		    "breaks");
+	if (method != NULL && *method != '\0' && !is_token(method))
+		return INVAL(err, "invalid 'Method' '%s'", method);
+	if ((c->def.http = keep(c, http)) == NULL ||
+	    (method != NULL && *method != '\0' &&
+	        (c->def.method = keep(c, method)) == NULL) ||
+	    (body != NULL && *body != '\0' &&
+	        (c->def.body = keep(c, body)) == NULL))
+		return nomem(err);
+	if (json_object_set_new(def, "HTTP", json_string(http)) ||
+	    (c->def.method != NULL &&
+	        json_object_set_new(def, "Method", json_string(method))) ||
+	    (c->def.body != NULL &&
+	        json_object_set_new(def, "Body", json_string(body))) ||
+	    (skip && json_object_set_new(def, "TLSSkipVerify", json_true())))
+		return nomem(err);
+	if ((hdr = get(o, "Header")) != NULL) {
+		json_t *dh = json_object();
+
+		if (dh == NULL || json_object_set_new(def, "Header", dh) != 0)
+			return nomem(err);
+		return decode_headers(c, hdr, dh, err);
+	}
+	return 0;
+}
+
 static int
 decode_check_fields(json_t *o, const struct check_ctx *ctx, struct svc_check *c,
     json_t *def, struct dsc_err *err)
 {
-	const char *id, *cid, *name, *notes, *status, *sid, *http, *tcp,
-	    *method, *body, *type;
+	const char *id, *cid, *name, *notes, *status, *sid, *http, *tcp, *type;
 	uint64_t interval, timeout, ttl;
 	int64_t sbp, fbw, fbc, omax;
-	json_t *hdr;
-	bool skip = false;
 	int kinds, rc;
 	char auto_id[CATALOG_ID_MAX + 32], auto_name[CATALOG_NAME_MAX + 32];
 
@@ -471,8 +517,6 @@ decode_check_fields(json_t *o, const struct check_ctx *ctx, struct svc_check *c,
 	    (rc = get_str(o, "ServiceID", CATALOG_ID_MAX, "", &sid, err)) ||
 	    (rc = get_str(o, "HTTP", SVCDEF_URL_MAX, "", &http, err)) ||
 	    (rc = get_str(o, "TCP", CATALOG_ADDR_MAX, "", &tcp, err)) ||
-	    (rc = get_str(o, "Method", 16, NULL, &method, err)) ||
-	    (rc = get_str(o, "Body", SVCDEF_BODY_MAX, NULL, &body, err)) ||
 	    (rc = get_dur(o, "Interval", &interval, err)) ||
 	    (rc = get_dur(o, "Timeout", &timeout, err)) ||
 	    (rc = get_dur(o, "TTL", &ttl, err)) ||
@@ -486,7 +530,6 @@ decode_check_fields(json_t *o, const struct check_ctx *ctx, struct svc_check *c,
 	         0, &fbc, err)) ||
 	    (rc = get_int(o, "OutputMaxSize", 1, SVCDEF_OUTPUT_MAX,
 	         CHECK_OUTPUT_MAX_DEFAULT, &omax, err)) ||
-	    (rc = get_bool(o, "TLSSkipVerify", &skip, err)) ||
 	    (rc = refuse_unsupported(o, err)) || (rc = decode_args(c, o, err)))
 		return rc;
 	if (cid == NULL || *cid == '\0')
@@ -561,42 +604,8 @@ decode_check_fields(json_t *o, const struct check_ctx *ctx, struct svc_check *c,
 	} else if (*http != '\0') {
 		c->def.kind = CHECK_HTTP;
 		type = "http";
-		if (strncmp(http, "http://", 7) != 0 &&
-		    strncmp(http, "https://", 8) != 0)
-			return INVAL(err,
-			    "invalid 'HTTP' '%s': want an "
-			    "http:// or https:// URL",
-			    http);
-		if (has_crlf(http) || strchr(http, ' ') != NULL)
-			return INVAL(err,
-			    "invalid 'HTTP': contains spaces "
-			    "or line breaks");
-		if (method != NULL && *method != '\0' && !is_token(method))
-			return INVAL(err, "invalid 'Method' '%s'", method);
-		if ((c->def.http = keep(c, http)) == NULL ||
-		    (method != NULL && *method != '\0' &&
-		        (c->def.method = keep(c, method)) == NULL) ||
-		    (body != NULL && *body != '\0' &&
-		        (c->def.body = keep(c, body)) == NULL))
-			return nomem(err);
-		if (json_object_set_new(def, "HTTP", json_string(http)) ||
-		    (c->def.method != NULL &&
-		        json_object_set_new(
-		            def, "Method", json_string(method))) ||
-		    (c->def.body != NULL &&
-		        json_object_set_new(def, "Body", json_string(body))) ||
-		    (skip &&
-		        json_object_set_new(def, "TLSSkipVerify", json_true())))
-			return nomem(err);
-		if ((hdr = get(o, "Header")) != NULL) {
-			json_t *dh = json_object();
-
-			if (dh == NULL ||
-			    json_object_set_new(def, "Header", dh) != 0)
-				return nomem(err);
-			if ((rc = decode_headers(c, hdr, dh, err)) != 0)
-				return rc;
-		}
+		if ((rc = decode_http(c, o, http, def, err)) != 0)
+			return rc;
 	} else if (*tcp != '\0') {
 		c->def.kind = CHECK_TCP;
 		type = "tcp";
