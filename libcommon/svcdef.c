@@ -476,6 +476,7 @@ decode_http(struct svc_check *c, json_t *o, const char *http, json_t *def,
 		    "breaks");
 	if (method != NULL && *method != '\0' && !is_token(method))
 		return INVAL(err, "invalid 'Method' '%s'", method);
+	c->def.tls_skip_verify = skip;
 	if ((c->def.http = keep(c, http)) == NULL ||
 	    (method != NULL && *method != '\0' &&
 	        (c->def.method = keep(c, method)) == NULL) ||
@@ -595,7 +596,6 @@ decode_check_fields(json_t *o, const struct check_ctx *ctx, struct svc_check *c,
 	c->def.failures_before_warning = (unsigned)fbw;
 	c->def.failures_before_critical = (unsigned)fbc;
 	c->def.output_max = (size_t)omax;
-	c->def.tls_skip_verify = skip;
 	if ((c->def.initial_status = keep(c, status)) == NULL)
 		return nomem(err);
 	if (ttl > 0) {
