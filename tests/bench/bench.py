@@ -482,8 +482,14 @@ class Bench:
         """Whole-process time of one lookup, as a shell script pays it."""
         d, e = self.dsc, self.etcd
         if os.access(self.b.lookup, os.X_OK) and d.agent is not None:
-            dsc_argv = [self.b.lookup, "-a", d.agent_addr, "web"]
+            dsc_argv = [self.b.lookup, "--key-file", d.key, "--agent",
+                        d.agent_addr, "web"]
             dsc_name = "dsc-lookup web (agent)"
+        elif os.access(self.b.lookup, os.X_OK):
+            dsc_argv = [self.b.lookup, "--key-file", d.key, "--server",
+                        d.addrs[self.dlead], "web"]
+            dsc_name = ("dsc-lookup --server LEADER web (no agent built "
+                        "yet)")
         else:
             dsc_argv = [self.b.rpc, "-k", d.key, "-b", CLIENT_IP, "-s",
                         d.addrs[self.dlead], "health.service",
