@@ -52,6 +52,11 @@ struct op {
 	struct op_check *checks; /* OP_REGISTER: the checks it carries */
 	size_t n_checks;
 	struct rpca_call *call;
+	/* a write waiting its turn */
+	struct op *qnext;
+	const char *method;
+	json_t *params;
+	unsigned flags;
 };
 
 struct sync_pass {
@@ -59,7 +64,11 @@ struct sync_pass {
 	bool full, pushing;
 	struct waiter *waiters;
 	struct op *ops; /* in flight */
-	size_t pending;
+	/* Writes go one at a time: the catalog refuses a write whose Seq is
+	 * below one it applied, and parallel calls may arrive out of order. */
+	struct op *queue, **queue_tail;
+	bool writing;
+	size_t pending; /* in flight and queued */
 	int rc;
 	struct dsc_err err;
 	json_t *node_services; /* full: catalog.node's services; {} if none */
@@ -152,6 +161,7 @@ op_free(struct op *o)
 		dsc_free(o->checks[i].id);
 	dsc_free(o->checks);
 	dsc_free(o->id);
+	json_decref(o->params);
 	dsc_free(o);
 }
 
@@ -172,32 +182,67 @@ op_unlink(struct op *o)
 static void on_op(int rc, json_t *result, const struct rpcc_meta *meta,
     const struct dsc_err *err, void *arg);
 
-/* Starts @o's call with @params (stolen); NULL @params is out of memory. */
-static void
-op_start(struct sync_pass *p, struct op *o, const char *method, json_t *params,
-    unsigned flags)
+/* Calls @o now; false (and @o freed) when the call could not start. */
+static bool
+op_call(struct sync_pass *p, struct op *o)
 {
 	struct dsc_err err = DSC_ERR_INIT;
 
-	o->p = p;
-	if (params == NULL) {
-		fail(p, DSC_ENOMEM, NULL);
-		op_free(o);
-		return;
-	}
-	o->call = rpca_call(p->l->a->up, method, params, flags, on_op, o, &err);
-	json_decref(params);
+	o->call = rpca_call(
+	    p->l->a->up, o->method, o->params, o->flags, on_op, o, &err);
+	json_decref(o->params);
+	o->params = NULL;
 	if (o->call == NULL) {
-		log_warn("sync: %s: %s", method, err.msg);
+		log_warn("sync: %s: %s", o->method, err.msg);
 		fail(p, err.code, &err);
 		op_free(o);
-		return;
+		return false;
 	}
 	o->next = p->ops;
 	if (p->ops != NULL)
 		p->ops->prev = o;
 	p->ops = o;
 	p->pending++;
+	return true;
+}
+
+/* Starts the next queued write unless one is in flight. */
+static void
+pump(struct sync_pass *p)
+{
+	while (!p->writing && p->queue != NULL) {
+		struct op *o = p->queue;
+
+		if ((p->queue = o->qnext) == NULL)
+			p->queue_tail = &p->queue;
+		p->pending--;
+		p->writing = op_call(p, o);
+	}
+}
+
+/* Starts (a read) or queues (a write) @o's call with @params (stolen);
+ * NULL @params is out of memory. */
+static void
+op_start(struct sync_pass *p, struct op *o, const char *method, json_t *params,
+    unsigned flags)
+{
+	o->p = p;
+	if (params == NULL) {
+		fail(p, DSC_ENOMEM, NULL);
+		op_free(o);
+		return;
+	}
+	o->method = method;
+	o->params = params;
+	o->flags = flags;
+	if (flags & RPCC_WRITE) {
+		*p->queue_tail = o;
+		p->queue_tail = &o->qnext;
+		p->pending++;
+		pump(p);
+		return;
+	}
+	op_call(p, o);
 }
 
 static struct op *
@@ -623,11 +668,14 @@ on_op(int rc, json_t *result, const struct rpcc_meta *meta,
 
 	(void)meta;
 	op_unlink(o);
-	if (o->kind == OP_READ_NODE || o->kind == OP_READ_CHECKS)
+	if (o->kind == OP_READ_NODE || o->kind == OP_READ_CHECKS) {
 		on_read(o, rc, result, err);
-	else
+	} else {
 		on_write(o, rc, err);
+		p->writing = false;
+	}
 	op_free(o);
+	pump(p);
 	if (p->pending > 0)
 		return;
 	if (p->pushing)
@@ -675,6 +723,12 @@ pass_free(struct sync_pass *p)
 
 		rpca_cancel(o->call);
 		op_unlink(o);
+		op_free(o);
+	}
+	while (p->queue != NULL) {
+		struct op *o = p->queue;
+
+		p->queue = o->qnext;
 		op_free(o);
 	}
 	while ((w = p->waiters) != NULL) {
@@ -740,6 +794,7 @@ on_kick(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	p->l = l;
+	p->queue_tail = &p->queue;
 	p->full = l->want_full;
 	p->waiters = l->waiters;
 	l->waiters = NULL;
