@@ -133,7 +133,7 @@ add_to(json_t *o, const char *key, json_t *v)
 }
 
 static void
-check_kind(struct opts *o, const char *opt, const char *key, json_t *v)
+check_kind(struct opts *o, const char *opt, const char *key, const char *v)
 {
 	if (o->check_opt != NULL)
 		cli_usage(cli, "can't combine %s and %s", o->check_opt, opt);
@@ -141,7 +141,7 @@ check_kind(struct opts *o, const char *opt, const char *key, json_t *v)
 	o->check = json_object();
 	if (o->check == NULL)
 		cli_fatal(cli, DSC_ENOMEM, "out of memory");
-	set(o->check, key, v);
+	set(o->check, key, json_string(v));
 }
 
 static void
@@ -178,18 +178,18 @@ service_opt(struct opts *o, int ch, const char *arg)
 			cli_usage(cli, "invalid --meta '%s'", arg);
 		break;
 	case OPT_HTTP:
-		check_kind(o, "--check-http", "HTTP", json_string(arg));
+		check_kind(o, "--check-http", "HTTP", arg);
 		break;
 	case OPT_TCP:
-		check_kind(o, "--check-tcp", "TCP", json_string(arg));
+		check_kind(o, "--check-tcp", "TCP", arg);
 		break;
 	case OPT_TTL:
 		if (cli_parse_dur(arg, &err) != 0)
 			cli_usage(cli, "--check-ttl: %s", dsc_err_msg(&err));
-		check_kind(o, "--check-ttl", "TTL", json_string(arg));
+		check_kind(o, "--check-ttl", "TTL", arg);
 		break;
 	case OPT_SCRIPT:
-		check_kind(o, "--check-script", "Script", json_string(arg));
+		check_kind(o, "--check-script", "Script", arg);
 		break;
 	case OPT_INTERVAL:
 	case OPT_TIMEOUT:
