@@ -167,7 +167,8 @@ get_dur(json_t *o, const char *key, uint64_t *ms, struct dsc_err *err)
 	int64_t ns;
 
 	*ms = 0;
-	if (v == NULL)
+	/* "" is what a client's zero value looks like: absent, not invalid. */
+	if (v == NULL || (json_is_string(v) && json_string_length(v) == 0))
 		return 0;
 	if (dur_json(v, &ns, err) != 0) {
 		dsc_err_wrap(err, "invalid '%s'", key);

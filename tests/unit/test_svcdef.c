@@ -308,6 +308,20 @@ TEST(script_args_and_script_and_nanoseconds)
 	svc_def_release(&s);
 }
 
+TEST(empty_strings_are_zero_values)
+{
+	struct svc_def s;
+
+	setup();
+	SVC_OK("{\"Name\":\"a\",\"Check\":{\"TTL\":\"5s\",\"Interval\":\"\","
+	       "\"Timeout\":\"\",\"HTTP\":\"\",\"TCP\":\"\",\"Script\":\"\","
+	       "\"DeregisterCriticalServiceAfter\":\"\",\"GRPC\":\"\"}}",
+	    &s);
+	T_EQ(s.checks[0].def.kind, CHECK_TTL);
+	T_EQ(s.checks[0].deregister_after_ms, 0);
+	svc_def_release(&s);
+}
+
 TEST(deregister_after_has_consuls_floor)
 {
 	struct svc_def s;
