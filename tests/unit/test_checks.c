@@ -424,6 +424,91 @@ TEST(http_refused_is_critical)
 	teardown();
 }
 
+/*
+ * An "openssl s_server -www" on 127.0.0.1 with a self-signed certificate:
+ * its pid, and its port in *@port. 0 when there is no openssl to run.
+ */
+static pid_t
+tls_server(uint16_t *port)
+{
+	char cmd[512], path[128];
+	long end = loop_now_ms() + LOOP_WAIT_MAX_MS;
+	unsigned p = 0;
+	pid_t pid;
+	FILE *f;
+	int fd;
+
+	if (system("openssl version >/dev/null 2>&1") != 0)
+		return 0;
+	snprintf(cmd, sizeof(cmd),
+	    "cd '%s' && openssl req -x509 -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:P-256 -nodes -subj /CN=localhost -days 1 "
+	    "-keyout k.pem -out c.pem >/dev/null 2>&1",
+	    fx.dir);
+	T_EQ(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/server.out", fx.dir);
+	if ((pid = fork()) == 0) {
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0 && dup2(fd, 1) == 1 && dup2(fd, 2) == 2 &&
+		    chdir(fx.dir) == 0)
+			execlp("openssl", "openssl", "s_server", "-accept",
+			    "127.0.0.1:0", "-www", "-cert", "c.pem", "-key",
+			    "k.pem", (char *)NULL);
+		_exit(127);
+	}
+	T_ASSERT(pid > 0);
+	/* "ACCEPT 127.0.0.1:40109" once it listens. */
+	while (p == 0 && loop_now_ms() < end) {
+		if ((f = fopen(path, "r")) != NULL) {
+			while (fgets(cmd, sizeof(cmd), f) != NULL)
+				if (sscanf(cmd, "ACCEPT 127.0.0.1:%u", &p) == 1)
+					break;
+			fclose(f);
+		}
+		loop_pump(&fx.lf, 10);
+	}
+	if (p == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		T_FAIL("openssl s_server did not start");
+	}
+	*port = (uint16_t)p;
+	return pid;
+}
+
+TEST(https_with_and_without_verification)
+{
+	struct check_def d = { 0 };
+	char url[64];
+	uint16_t port;
+	pid_t pid;
+
+	setup();
+	if ((pid = tls_server(&port)) == 0) {
+		printf("    # no openssl to serve TLS: nothing checked\n");
+		teardown();
+		return;
+	}
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u/", port);
+	d.kind = CHECK_HTTP;
+	d.http = url;
+	d.interval_ms = 3600000;
+	start(&d, &fx.recs[0]);
+	WAIT_FOR(fx.recs[0].n >= 1);
+	d.tls_skip_verify = true;
+	start(&d, &fx.recs[1]);
+	WAIT_FOR(fx.recs[1].n >= 1);
+	kill(pid, SIGTERM);
+	T_EQ(waitpid(pid, NULL, 0), pid);
+	T_STREQ(last_status(&fx.recs[0]), "critical");
+	T_ASSERT(strstr(last_output(&fx.recs[0]), "certificate") != NULL);
+	T_STREQ(last_status(&fx.recs[1]), "passing");
+	T_ASSERT(
+	    strncmp(last_output(&fx.recs[1]), "HTTP GET https://", 17) == 0);
+	T_ASSERT(strstr(last_output(&fx.recs[1]), ": 200 ok Output: ") != NULL);
+	teardown();
+}
+
 TEST(http_source_address_is_bind_ip)
 {
 	struct check_def d;
