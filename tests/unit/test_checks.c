@@ -485,7 +485,7 @@ TEST(https_with_and_without_verification)
 
 	setup();
 	if ((pid = tls_server(&port)) == 0) {
-		printf("    # no openssl to serve TLS: nothing checked\n");
+		fprintf(stderr, "  no openssl to serve TLS: nothing checked\n");
 		teardown();
 		return;
 	}
