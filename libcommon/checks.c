@@ -217,8 +217,9 @@ deliver(evutil_socket_t fd, short what, void *arg)
 		buf_clear(&run->rep_output);
 	run->in_report = true;
 	ck->in_report++;
-	run->fn(checks_status_names[run->rep_status], bstr(&run->rep_output),
-	    run->arg);
+	if (run->fn != NULL)
+		run->fn(checks_status_names[run->rep_status],
+		    bstr(&run->rep_output), run->arg);
 	ck->in_report--;
 	run->in_report = false;
 	if (run->stopped)

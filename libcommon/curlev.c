@@ -102,7 +102,13 @@ timer_cb(CURLM *multi, long timeout_ms, void *arg)
 	return evtimer_add(cv->timer, &tv);
 }
 
-/* CURLMOPT_SOCKETFUNCTION: watch @fd for what libcurl asks, or stop. */
+/*
+ * CURLMOPT_SOCKETFUNCTION: watch @fd for what libcurl asks, or stop. Never
+ * returns -1, which would mark the whole multi handle dead for good (every
+ * transfer, now and later); a socket we cannot watch for want of memory
+ * leaves its transfer to end at its timeout, and the next change for that
+ * socket tries again.
+ */
 static int
 socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 {
@@ -124,7 +130,7 @@ socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 		kind |= EV_WRITE;
 	if (s == NULL) {
 		if ((s = dsc_calloc(1, sizeof(*s))) == NULL)
-			return -1;
+			return 0;
 		s->cv = cv;
 		s->next = cv->socks;
 		if (cv->socks != NULL)
@@ -138,7 +144,6 @@ socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 	if (s->ev == NULL || event_add(s->ev, NULL) != 0) {
 		curl_multi_assign(cv->multi, fd, NULL);
 		sock_free(s);
-		return -1;
 	}
 	return 0;
 }

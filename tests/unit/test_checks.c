@@ -982,4 +982,43 @@ TEST(start_survives_allocation_failures)
 	teardown();
 }
 
+TEST(probes_survive_allocation_failures)
+{
+	const char *want[] = { "all good", "fine", "Success" };
+	struct check_def d = { 0 };
+	char addr[64];
+	long n;
+	int i;
+
+	setup();
+	/* A socket curl could not have watched ends at the timeout. */
+	d = http_def("/ok", 10);
+	d.timeout_ms = 300;
+	start(&d, &fx.recs[0]);
+	d = script_def("echo fine", 10);
+	start(&d, &fx.recs[1]);
+	memset(&d, 0, sizeof(d));
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", fx.lf.port);
+	d.kind = CHECK_TCP;
+	d.tcp = addr;
+	d.interval_ms = 10;
+	d.timeout_ms = 300;
+	start(&d, &fx.recs[2]);
+	d.kind = CHECK_TTL;
+	d.ttl_ms = 5;
+	start(&d, &fx.recs[3]);
+	for (n = 0; n < 12; n++) {
+		dsc_mem_fail_after(n);
+		loop_pump(&fx.lf, 30);
+		(void)check_run_ttl(fx.recs[3].run, "passing", "x", NULL);
+		dsc_mem_fail_after(-1);
+	}
+	/* With memory back, every check finds its way to the truth. */
+	for (i = 0; i < 3; i++)
+		WAIT_FOR(
+		    strcmp(check_run_status(fx.recs[i].run), "passing") == 0 &&
+		    strstr(check_run_output(fx.recs[i].run), want[i]) != NULL);
+	teardown();
+}
+
 T_MAIN()
