@@ -979,6 +979,15 @@ TEST(start_survives_allocation_failures)
 		}
 		check_run_stop(run);
 	}
+	for (n = 0; n < 10; n++) {
+		struct checker *ck;
+
+		dsc_mem_fail_after(n);
+		ck = checker_new(fx.lf.base, "127.0.0.1", true, &err);
+		dsc_mem_fail_after(-1);
+		T_ASSERT(ck != NULL || err.code == DSC_ENOMEM);
+		checker_free(ck);
+	}
 	teardown();
 }
 
