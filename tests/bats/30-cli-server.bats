@@ -72,8 +72,8 @@ register_web() {
 }
 
 @test "--one prints one of the instances, not always the same" {
-	local seen='' i
-	for i in $(seq 1 30); do
+	local seen=""
+	for _ in $(seq 1 30); do
 		run -0 cli dsc-lookup --one web
 		[ "${#lines[@]}" -eq 1 ]
 		[[ "$output" == 127.0.1.1:8080 || "$output" == 127.0.1.2:8081 ]]
