@@ -245,11 +245,14 @@ server_members(const struct server *s, const struct raft_status *st)
 		if ((v[n] = server_member_json(s, st, &st->conf.servers[i])))
 			n++;
 	qsort(v, n, sizeof(v[0]), cmp_name);
-	for (i = 0; i < n; i++)
-		if (out == NULL || json_array_append_new(out, v[i]) != 0) {
+	for (i = 0; i < n; i++) {
+		if (out == NULL)
+			json_decref(v[i]);
+		else if (json_array_append_new(out, v[i]) != 0) {
 			json_decref(out);
 			out = NULL;
 		}
+	}
 	return n == st->conf.n ? out : (json_decref(out), NULL);
 }
 
