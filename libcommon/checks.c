@@ -12,10 +12,8 @@
  */
 #include "checks.h"
 
-#include <ctype.h>
 #include <limits.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/time.h>
 
 #include <curl/curl.h>
@@ -34,20 +32,6 @@ static const char *
 bstr(const struct buf *b)
 {
 	return b->p != NULL ? (const char *)b->p : "";
-}
-
-static int
-status_parse(const char *s, enum check_status *st)
-{
-	size_t i;
-
-	for (i = 0; i <= CHECK_CRITICAL; i++) {
-		if (strcmp(s, checks_status_names[i]) == 0) {
-			*st = (enum check_status)i;
-			return 0;
-		}
-	}
-	return DSC_EINVAL;
 }
 
 static struct timeval
@@ -156,7 +140,6 @@ static void
 run_free(struct check_run *run)
 {
 	struct checker *ck = run->ck;
-	size_t i;
 
 	if (run->def.kind == CHECK_SCRIPT)
 		checks_script_cancel(run);
@@ -174,15 +157,7 @@ run_free(struct check_run *run)
 		event_free(run->report);
 	buf_release(&run->output);
 	buf_release(&run->rep_output);
-	dsc_free((char *)run->def.http);
-	dsc_free((char *)run->def.method);
-	dsc_free((char *)run->def.body);
-	dsc_free((char *)run->def.tcp);
-	dsc_free((char *)run->def.initial_status);
-	for (i = 0; i < run->def.n_headers; i++)
-		dsc_free((char *)run->def.headers[i]);
-	for (i = 0; i < run->def.n_args; i++)
-		dsc_free((char *)run->def.args[i]);
+	checks_def_release(&run->def);
 	dsc_free(run);
 }
 
@@ -336,229 +311,6 @@ timer_fired(evutil_socket_t fd, short what, void *arg)
 		probe_start(run);
 }
 
-/* ---- definitions ------------------------------------------------------- */
-
-static bool
-is_token(const char *s, size_t max)
-{
-	size_t n = 0;
-
-	for (; s[n] != '\0' && n <= max; n++)
-		if (!isalnum((unsigned char)s[n]) &&
-		    strchr("!#$%&'*+-.^_`|~", s[n]) == NULL)
-			return false;
-	return n > 0 && n <= max;
-}
-
-static bool
-has_ctl(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
-}
-
-/* A "Name: value" header line a request can carry as it is. */
-static int
-check_header(const char *h, struct dsc_err *err)
-{
-	const char *colon;
-	char name[CHECK_HEADER_MAX + 1];
-
-	if (h == NULL || strlen(h) > CHECK_HEADER_MAX)
-		return dsc_errorf(err, DSC_EINVAL,
-		    "header longer than %d bytes", CHECK_HEADER_MAX);
-	colon = strchr(h, ':');
-	if (colon == NULL)
-		return dsc_errorf(
-		    err, DSC_EINVAL, "header '%.64s' is not 'Name: value'", h);
-	memcpy(name, h, (size_t)(colon - h));
-	name[colon - h] = '\0';
-	if (!is_token(name, CHECK_HEADER_MAX) || has_ctl(colon))
-		return dsc_errorf(err, DSC_EINVAL, "invalid header '%.64s'", h);
-	return 0;
-}
-
-/* "host:port", host a name, an IPv4 address or a bracketed IPv6 one. */
-static int
-check_tcp_addr(const char *a, struct dsc_err *err)
-{
-	const char *colon = a != NULL ? strrchr(a, ':') : NULL;
-	size_t hlen;
-	char *end;
-	long port;
-
-	if (colon == NULL || strlen(a) > CHECK_ADDR_MAX)
-		goto bad;
-	hlen = (size_t)(colon - a);
-	if (hlen == 0 || colon[1] == '\0' || !isdigit((unsigned char)colon[1]))
-		goto bad;
-	port = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || port < 1 || port > 65535)
-		goto bad;
-	if (a[0] == '[') {
-		if (hlen < 3 || a[hlen - 1] != ']' ||
-		    strspn(a + 1, "0123456789abcdefABCDEF:.") != hlen - 2)
-			goto bad;
-	} else if (strspn(a,
-	               "0123456789abcdefghijklmnopqrstuvwxyz"
-	               "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-_") != hlen) {
-		goto bad;
-	}
-	return 0;
-bad:
-	return dsc_errorf(err, DSC_EINVAL,
-	    "invalid TCP check address '%.64s': want host:port", a ? a : "");
-}
-
-static int
-check_http(const struct check_def *d, struct dsc_err *err)
-{
-	CURLU *u;
-	CURLUcode uc;
-	size_t i;
-
-	if (d->http == NULL || strlen(d->http) > CHECK_URL_MAX ||
-	    has_ctl(d->http) || strchr(d->http, ' ') != NULL ||
-	    (strncasecmp(d->http, "http://", 7) != 0 &&
-	        strncasecmp(d->http, "https://", 8) != 0))
-		return dsc_errorf(err, DSC_EINVAL,
-		    "invalid HTTP check URL '%.64s': want http:// or https://",
-		    d->http ? d->http : "");
-	if ((u = curl_url()) == NULL)
-		return dsc_errorf(err, DSC_ENOMEM, "out of memory");
-	uc = curl_url_set(u, CURLUPART_URL, d->http, 0);
-	curl_url_cleanup(u);
-	if (uc == CURLUE_OUT_OF_MEMORY)
-		return dsc_errorf(err, DSC_ENOMEM, "out of memory");
-	if (uc != CURLUE_OK)
-		return dsc_errorf(err, DSC_EINVAL,
-		    "invalid HTTP check URL '%.64s': %s", d->http,
-		    curl_url_strerror(uc));
-	if (d->method != NULL && !is_token(d->method, CHECK_METHOD_MAX))
-		return dsc_errorf(
-		    err, DSC_EINVAL, "invalid HTTP method '%.32s'", d->method);
-	if (d->body != NULL && strlen(d->body) > CHECK_BODY_MAX)
-		return dsc_errorf(err, DSC_EINVAL,
-		    "HTTP check body longer than %d bytes", CHECK_BODY_MAX);
-	if (d->n_headers > CHECK_HEADERS_MAX)
-		return dsc_errorf(
-		    err, DSC_EINVAL, "more than %d headers", CHECK_HEADERS_MAX);
-	for (i = 0; i < d->n_headers; i++)
-		if (check_header(d->headers[i], err) != 0)
-			return err != NULL ? err->code : DSC_EINVAL;
-	return 0;
-}
-
-static int
-check_script(const struct check_def *d, struct dsc_err *err)
-{
-	size_t i;
-
-	if (d->n_args == 0 || d->n_args >= CHECK_ARGS_MAX)
-		return dsc_errorf(err, DSC_EINVAL,
-		    "a script check needs 1 to %d arguments",
-		    CHECK_ARGS_MAX - 1);
-	for (i = 0; i < d->n_args; i++)
-		if (d->args[i] == NULL || strlen(d->args[i]) > CHECK_ARG_MAX)
-			return dsc_errorf(err, DSC_EINVAL,
-			    "script argument %zu missing or longer than %d "
-			    "bytes",
-			    i, CHECK_ARG_MAX);
-	if (d->args[0][0] == '\0')
-		return dsc_errorf(err, DSC_EINVAL, "empty script name");
-	return 0;
-}
-
-static int
-check_def_valid(const struct checker *ck, const struct check_def *d,
-    enum check_status *initial, struct dsc_err *err)
-{
-	uint64_t period = d->kind == CHECK_TTL ? d->ttl_ms : d->interval_ms;
-
-	if (d->kind == CHECK_SCRIPT && !ck->allow_scripts)
-		return dsc_errorf(err, DSC_EINVAL,
-		    "script checks are disabled; start the agent with "
-		    "--enable-script-checks");
-	if ((int)d->kind < CHECK_TTL || d->kind > CHECK_SCRIPT)
-		return dsc_errorf(
-		    err, DSC_EINVAL, "unknown check kind %d", (int)d->kind);
-	if (period == 0 || period > CHECK_DURATION_MAX_MS)
-		return dsc_errorf(err, DSC_EINVAL,
-		    "check %s must be between 1 ms and %d days",
-		    d->kind == CHECK_TTL ? "TTL" : "interval",
-		    CHECK_DURATION_MAX_DAYS);
-	if (d->timeout_ms > CHECK_DURATION_MAX_MS)
-		return dsc_errorf(err, DSC_EINVAL,
-		    "check timeout longer than %d days",
-		    CHECK_DURATION_MAX_DAYS);
-	if (d->output_max > CHECK_OUTPUT_MAX_LIMIT)
-		return dsc_errorf(err, DSC_EINVAL,
-		    "check output limit above %d bytes",
-		    CHECK_OUTPUT_MAX_LIMIT);
-	*initial = CHECK_CRITICAL;
-	if (d->initial_status != NULL &&
-	    status_parse(d->initial_status, initial) != 0)
-		return dsc_errorf(err, DSC_EINVAL,
-		    "invalid check status '%.32s': want passing, warning or "
-		    "critical",
-		    d->initial_status);
-	switch (d->kind) {
-	case CHECK_HTTP:
-		return check_http(d, err);
-	case CHECK_TCP:
-		return check_tcp_addr(d->tcp, err);
-	case CHECK_SCRIPT:
-		return check_script(d, err);
-	case CHECK_TTL:
-		break;
-	}
-	return 0;
-}
-
-static int
-dup_str(const char **field)
-{
-	if (*field == NULL)
-		return 0;
-	*field = dsc_strdup(*field);
-	return *field != NULL ? 0 : DSC_ENOMEM;
-}
-
-/*
- * Copies @d's strings into @run->def, which already holds @d by value; on
- * failure the pointers not yet copied are cleared, so run_free() frees
- * exactly the copies.
- */
-static int
-copy_def(struct check_run *run)
-{
-	struct check_def *d = &run->def;
-	const char **fields[] = { &d->http, &d->method, &d->body, &d->tcp,
-		&d->initial_status };
-	size_t i, n = sizeof(fields) / sizeof(fields[0]);
-	int rc = 0;
-
-	for (i = 0; i < n; i++)
-		if (rc != 0)
-			*fields[i] = NULL;
-		else
-			rc = dup_str(fields[i]);
-	for (i = 0; i < d->n_headers; i++)
-		if (rc != 0)
-			d->headers[i] = NULL;
-		else
-			rc = dup_str(&d->headers[i]);
-	for (i = 0; i < d->n_args; i++)
-		if (rc != 0)
-			d->args[i] = NULL;
-		else
-			rc = dup_str(&d->args[i]);
-	d->args[d->n_args] = NULL;
-	return rc;
-}
-
 /* ---- interface --------------------------------------------------------- */
 
 struct checker *
@@ -568,12 +320,8 @@ checker_new(struct event_base *base, const char *bind_ip, bool allow_scripts,
 	struct checker *ck;
 	uint64_t seed;
 
-	if (bind_ip != NULL &&
-	    (strlen(bind_ip) > CHECK_ADDR_MAX || has_ctl(bind_ip))) {
-		dsc_errorf(
-		    err, DSC_EINVAL, "invalid source address '%.64s'", bind_ip);
+	if (bind_ip != NULL && checks_bind_valid(bind_ip, err) != 0)
 		return NULL;
-	}
 	if (sodium_init() < 0) {
 		dsc_errorf(err, DSC_EIO, "unable to initialise libsodium");
 		return NULL;
@@ -640,7 +388,7 @@ checker_start(struct checker *ck, const struct check_def *def,
 		dsc_errorf(err, DSC_ESTOPPED, "checker is shutting down");
 		return NULL;
 	}
-	if (check_def_valid(ck, def, &initial, err) != 0)
+	if (checks_def_valid(ck->allow_scripts, def, &initial, err) != 0)
 		return NULL;
 	if ((run = dsc_calloc(1, sizeof(*run))) == NULL) {
 		dsc_errorf(err, DSC_ENOMEM, "out of memory");
@@ -668,7 +416,8 @@ checker_start(struct checker *ck, const struct check_def *def,
 		    run->def.failures_before_critical;
 	run->timer = evtimer_new(ck->base, timer_fired, run);
 	run->report = event_new(ck->base, -1, 0, deliver, run);
-	if (copy_def(run) != 0 || run->timer == NULL || run->report == NULL) {
+	if (checks_def_copy(&run->def) != 0 || run->timer == NULL ||
+	    run->report == NULL) {
 		run_free(run);
 		dsc_errorf(err, DSC_ENOMEM, "out of memory");
 		return NULL;
@@ -701,7 +450,7 @@ check_run_ttl(struct check_run *run, const char *status, const char *output,
 
 	if (run->def.kind != CHECK_TTL)
 		return dsc_errorf(err, DSC_EINVAL, "not a TTL check");
-	if (status == NULL || status_parse(status, &st) != 0)
+	if (status == NULL || checks_status_parse(status, &st) != 0)
 		return dsc_errorf(err, DSC_EINVAL,
 		    "invalid check status '%.32s': want passing, warning or "
 		    "critical",

@@ -1,8 +1,8 @@
 /*
  * checks_internal.h - what checks.c (runs, schedule, thresholds, reports),
- * checks_curl.c (HTTP and TCP probes on libcurl's multi interface) and
- * checks_script.c (script probes) share. Not for other modules: checks.h is
- * the interface.
+ * checks_def.c (definitions), checks_curl.c (HTTP and TCP probes on libcurl's
+ * multi interface) and checks_script.c (script probes) share. Not for other
+ * modules: checks.h is the interface.
  *
  * A run is idle (its timer counts down to the next probe) or probing (one
  * probe in flight; for a script the same timer is the probe's timeout).
@@ -81,6 +81,20 @@ extern const char *const checks_status_names[];
  * and capped at @cap bytes. Arms the next probe. */
 void checks_probe_done(struct check_run *run, enum check_status st,
     const void *out, size_t len, size_t cap);
+
+/* checks_def.c */
+int checks_status_parse(const char *s, enum check_status *st);
+/* 0 when @d may run (*@initial: its first status), else DSC_EINVAL. */
+int checks_def_valid(bool allow_scripts, const struct check_def *d,
+    enum check_status *initial, struct dsc_err *err);
+/*
+ * Replaces @d's borrowed strings with copies: DSC_ENOMEM when one fails,
+ * and then the pointers not yet copied are cleared, so checks_def_release
+ * frees exactly the copies.
+ */
+int checks_def_copy(struct check_def *d);
+void checks_def_release(struct check_def *d);
+int checks_bind_valid(const char *ip, struct dsc_err *err);
 
 /* checks_curl.c */
 int checks_curl_init(struct checker *ck, struct dsc_err *err);
