@@ -531,12 +531,16 @@ restore_owned(struct hmap *m, json_t *list)
 	size_t i;
 	json_t *v;
 
-	json_array_foreach(list, i, v) if (json_is_string(v) &&
-	    json_string_length(v) > 0 &&
-	    json_string_length(v) <= CATALOG_ID_MAX &&
-	    strcmp(json_string_value(v), LOCAL_SERF_CHECK) != 0 &&
-	    own(m, json_string_value(v)) != 0)
-	    log_warn("out of memory restoring owned IDs");
+	json_array_foreach(list, i, v)
+	{
+		const char *id = json_string_value(v);
+
+		if (id == NULL || *id == '\0' || strlen(id) > CATALOG_ID_MAX ||
+		    strcmp(id, LOCAL_SERF_CHECK) == 0)
+			continue;
+		if (own(m, id) != 0)
+			log_warn("out of memory restoring owned IDs");
+	}
 }
 
 /* Installs the persisted API registrations; an entry that no longer

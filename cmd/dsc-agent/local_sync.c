@@ -314,8 +314,11 @@ diff(struct sync_pass *p)
 			c->def_synced = 0;
 			continue;
 		}
-		json_array_foreach(p->checks, i,
-		    v) if (same_str(v, "CheckID", c->def.id)) found = v;
+		json_array_foreach(p->checks, i, v)
+		{
+			if (same_str(v, "CheckID", c->def.id))
+				found = v;
+		}
 		if (found == NULL ||
 		    !same_str(found, "ServiceID", c->def.service_id) ||
 		    !json_equal(json_object_get(found, "Name"),
@@ -330,12 +333,14 @@ diff(struct sync_pass *p)
 	/* What the catalog has and local state lacks: deleted only if ours. */
 	const char *id;
 
-	json_object_foreach(
-	    p->node_services, id, v) if (local_svc(l, id) == NULL &&
-	    hmap_get(&l->owned_svcs, id) == NULL)
-	    log_debug("sync: service '%s' on this node is not "
-	              "the agent's: left alone",
-	        id);
+	json_object_foreach(p->node_services, id, v)
+	{
+		if (local_svc(l, id) == NULL &&
+		    hmap_get(&l->owned_svcs, id) == NULL)
+			log_debug("sync: service '%s' on this node is not "
+			          "the agent's: left alone",
+			    id);
+	}
 }
 
 static void
