@@ -4,17 +4,21 @@
 # PUT /v1/agent/reload), a bad file refused with its position, API
 # registrations kept across a restart, anti-entropy restoring what was
 # deleted behind the agent's back while leaving others' entries alone, TTL
-# and HTTP checks and their transitions, and a killed agent's services
-# leaving ?passing within the node TTL and coming back with it.
+# and HTTP checks and their transitions, maintenance, a killed agent's
+# services leaving ?passing within the node TTL and coming back with it,
+# and DeregisterCriticalServiceAfter.
 #
-# The tests run in order on one cluster and one agent, a1; each says what
-# it expects to find.
+# The tests run in order on one cluster and one agent, a1 (a2 only runs
+# the service the last test expects reaped); each says what it expects to
+# find.
 
 load helpers
 
 # Node TTL of the servers: short, but several heartbeats (every 2 s) long.
 TTL=6
 # Bounds, in seconds, generous for ASan on a loaded two-core machine.
+# DeregisterCriticalServiceAfter's floor is a minute, checked every 5 s.
+REAP_WAIT=150
 SYNC_WAIT=30
 CHECK_WAIT=30
 # TTL + 25% + a commit + slack.
@@ -30,6 +34,14 @@ setup_file() {
 		  "check": {"id": "web-alive", "ttl": "10m", "status": "passing"}}}
 	JSON
 	start_agent 1
+	# a2 is never restarted: its service's check stays critical from its
+	# start, so the service is reaped a minute later (the last test).
+	mkdir -p "$(agt_conf 2)"
+	cat >"$(agt_conf 2)/10-doomed.json" <<-'JSON'
+		{"service": {"name": "doomed", "check": {"ttl": "1s",
+		  "deregister_critical_service_after": "1m"}}}
+	JSON
+	start_agent 2
 }
 teardown_file() {
 	stop_http_server
@@ -123,6 +135,7 @@ stop_http_server() {
 	[ "$(jpy "d['web-1']['Service'] + ' ' + str(d['web-1']['Port'])" \
 	    <<<"$output")" = "web 8080" ]
 	[ "$(check_status web-alive)" = passing ]
+	wait_until "$SYNC_WAIT" services_are doomed doomed
 }
 
 @test "SIGHUP reads files added and removed" {
@@ -285,4 +298,10 @@ web_not_passing_on_servers() { ! web_passing_on_servers; }
 	restart_agent 1
 	wait_until "$DEAD_WAIT" web_passing_on_servers
 	wait_until "$DEAD_WAIT" passing_is web web-1
+}
+
+@test "a service critical past DeregisterCriticalServiceAfter is deregistered" {
+	wait_until "$REAP_WAIT" services_are doomed ""
+	grep -q "deregistering service 'doomed'" "$(agt_log 2)"
+	agt_running 2
 }
