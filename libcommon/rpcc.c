@@ -24,14 +24,14 @@
 #include <sodium.h>
 
 #include "mem.h"
+#include "rpcc_internal.h"
 
 /* Longest method name sent: the server's table has nothing near it. */
 #define METHOD_MAX           64
 /* A response buffer bigger than this is freed after the call, not kept. */
 #define RESP_KEEP_MAX        (1024 * 1024)
 /* "http://" ADDR "/rpc" */
-#define URL_MAX                                                                \
-	(sizeof("http://") + RPCC_ADDR_MAX + sizeof(RPCC_HTTP_PATH))
+#define URL_MAX              (sizeof("http://") + RPCC_ADDR_MAX + sizeof(RPCC_HTTP_PATH))
 /* JSON-RPC 2.0's own error codes, and the base of dsc's. */
 #define JRPC_PARSE_ERROR     -32700
 #define JRPC_INVALID_REQUEST -32600
@@ -40,7 +40,7 @@
 #define JRPC_DSC_BASE        -32000
 
 struct rpcc {
-	CURL *curl;
+	struct rpcc_xfer x; /* rpcc_call's own transfer */
 	struct auth_rpc_key key;
 	char servers[RPCC_MAX_SERVERS][RPCC_ADDR_MAX];
 	size_t n, cur;            /* cur: the server tried first */
@@ -49,15 +49,12 @@ struct rpcc {
 	char client_id[RPCC_CLIENT_ID_LEN + 1];
 	uint64_t seq;              /* last Seq used */
 	uint64_t next_id, last_id; /* JSON-RPC ids: next, last built */
-	struct buf resp;
-	bool resp_overflow, resp_nomem;
-	char curl_err[CURL_ERROR_SIZE];
 };
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static int64_t
-now_ms(void)
+int64_t
+rpcc_now_ms(void)
 {
 	struct timespec ts;
 
@@ -126,26 +123,31 @@ valid_ip(const char *s)
 static size_t
 on_data(char *p, size_t size, size_t nmemb, void *arg)
 {
-	struct rpcc *c = arg;
+	struct rpcc_xfer *x = arg;
 	size_t n = size * nmemb;
 
-	if (n > c->opt.max_response - c->resp.len) {
-		c->resp_overflow = true;
+	if (n > x->max_response - x->resp.len) {
+		x->resp_overflow = true;
 		return 0;
 	}
-	if (buf_add(&c->resp, p, n) != 0) {
-		c->resp_nomem = true;
+	if (buf_add(&x->resp, p, n) != 0) {
+		x->resp_nomem = true;
 		return 0;
 	}
 	return n;
 }
 
 /* The options every request shares, set once. */
-static int
-setup_curl(struct rpcc *c, struct dsc_err *err)
+int
+rpcc_xfer_init(const struct rpcc *c, struct rpcc_xfer *x, struct dsc_err *err)
 {
-	CURL *h = c->curl;
 	CURLcode rc = CURLE_OK;
+	CURL *h;
+
+	memset(x, 0, sizeof(*x));
+	x->max_response = c->opt.max_response;
+	if ((h = x->curl = curl_easy_init()) == NULL)
+		return dsc_errorf(err, DSC_ENOMEM, "unable to start libcurl");
 
 #define SET(opt, val)                                                          \
 	do {                                                                   \
@@ -164,18 +166,30 @@ setup_curl(struct rpcc *c, struct dsc_err *err)
 	SET(CURLOPT_USERAGENT, "dsc-rpcc/1");
 	SET(CURLOPT_POST, 1L);
 	SET(CURLOPT_WRITEFUNCTION, on_data);
-	SET(CURLOPT_WRITEDATA, c);
-	SET(CURLOPT_ERRORBUFFER, c->curl_err);
+	SET(CURLOPT_WRITEDATA, x);
+	SET(CURLOPT_ERRORBUFFER, x->curl_err);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->opt.max_response);
 	SET(CURLOPT_TCP_NODELAY, 1L);
 	if (c->bind[0] != '\0')
 		SET(CURLOPT_INTERFACE, c->bind);
 #undef SET
-	if (rc != CURLE_OK)
+	if (rc != CURLE_OK) {
+		rpcc_xfer_release(x);
 		return dsc_errorf(err,
 		    rc == CURLE_OUT_OF_MEMORY ? DSC_ENOMEM : DSC_EIO,
 		    "unable to set up libcurl: %s", curl_easy_strerror(rc));
+	}
 	return 0;
+}
+
+void
+rpcc_xfer_release(struct rpcc_xfer *x)
+{
+	if (x->curl != NULL)
+		curl_easy_cleanup(x->curl);
+	curl_slist_free_all(x->hdrs);
+	buf_release(&x->resp);
+	memset(x, 0, sizeof(*x));
 }
 
 static int
@@ -202,6 +216,33 @@ fill_options(
 	return 0;
 }
 
+static int
+check_servers(const char *const *servers, size_t n, struct dsc_err *err)
+{
+	if (n == 0 || n > RPCC_MAX_SERVERS)
+		return dsc_errorf(err, DSC_EINVAL,
+		    "%zu servers given, want 1 to %d", n, RPCC_MAX_SERVERS);
+	for (size_t i = 0; i < n; i++)
+		if (servers[i] == NULL || !valid_addr(servers[i]))
+			return dsc_errorf(err, DSC_EINVAL,
+			    "invalid server address '%s' (want ADDR:PORT)",
+			    servers[i] != NULL ? servers[i] : "");
+	return 0;
+}
+
+int
+rpcc_set_servers(
+    struct rpcc *c, const char *const *servers, size_t n, struct dsc_err *err)
+{
+	if (check_servers(servers, n, err) != 0)
+		return err != NULL ? err->code : DSC_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		snprintf(c->servers[i], RPCC_ADDR_MAX, "%s", servers[i]);
+	c->n = n;
+	c->cur = 0;
+	return 0;
+}
+
 struct rpcc *
 rpcc_new(const uint8_t key[AUTH_KEY_SIZE], const char *const *servers, size_t n,
     const struct rpcc_options *opt, struct dsc_err *err)
@@ -209,18 +250,8 @@ rpcc_new(const uint8_t key[AUTH_KEY_SIZE], const char *const *servers, size_t n,
 	uint8_t rnd[(RPCC_CLIENT_ID_LEN - 5) / 2];
 	struct rpcc *c;
 
-	if (n == 0 || n > RPCC_MAX_SERVERS) {
-		dsc_errorf(err, DSC_EINVAL, "%zu servers given, want 1 to %d",
-		    n, RPCC_MAX_SERVERS);
+	if (check_servers(servers, n, err) != 0)
 		return NULL;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (servers[i] == NULL || !valid_addr(servers[i])) {
-			dsc_errorf(err, DSC_EINVAL,
-			    "invalid server address '%s' (want ADDR:PORT)",
-			    servers[i] != NULL ? servers[i] : "");
-			return NULL;
-		}
 	if ((c = dsc_calloc(1, sizeof(*c))) == NULL) {
 		dsc_errorf(err, DSC_ENOMEM, "out of memory");
 		return NULL;
@@ -247,12 +278,7 @@ rpcc_new(const uint8_t key[AUTH_KEY_SIZE], const char *const *servers, size_t n,
 		dsc_free(c);
 		return NULL;
 	}
-	if ((c->curl = curl_easy_init()) == NULL) {
-		dsc_errorf(err, DSC_ENOMEM, "unable to start libcurl");
-		rpcc_free(c);
-		return NULL;
-	}
-	if (setup_curl(c, err) != 0) {
+	if (rpcc_xfer_init(c, &c->x, err) != 0) {
 		rpcc_free(c);
 		return NULL;
 	}
@@ -264,11 +290,9 @@ rpcc_free(struct rpcc *c)
 {
 	if (c == NULL)
 		return;
-	if (c->curl != NULL)
-		curl_easy_cleanup(c->curl);
+	rpcc_xfer_release(&c->x);
 	curl_global_cleanup();
 	auth_rpc_key_release(&c->key);
-	buf_release(&c->resp);
 	dsc_free(c);
 }
 
@@ -347,16 +371,8 @@ rpcc_sign(const struct rpcc *c, int64_t now, const void *body, size_t len,
 
 /* ---- response ------------------------------------------------------------ */
 
-/* What one attempt brought back besides its code. */
-struct answer {
-	json_t *result;   /* the result, when the code is 0 (a reference) */
-	json_t *data;     /* error.data of an error answer, or NULL (a ref.) */
-	bool from_server; /* a JSON-RPC answer, result or error */
-	bool retry;       /* another server, or later, may do better */
-};
-
-static void
-answer_clear(struct answer *a)
+void
+rpcc_answer_clear(struct rpcc_answer *a)
 {
 	json_decref(a->result);
 	json_decref(a->data);
@@ -388,19 +404,19 @@ error_code(json_t *error)
 	}
 }
 
-/* Turns the answer in c->resp with HTTP status @status from @server into
- * @a->result or an error. */
+/* Turns the answer in @resp with HTTP status @status from @server to
+ * request @want into @a->result or an error. */
 static int
-decode(struct rpcc *c, const char *server, long status, struct answer *a,
-    struct dsc_err *err)
+decode(const struct buf *resp, const char *server, long status, uint64_t want,
+    struct rpcc_answer *a, struct dsc_err *err)
 {
 	json_error_t jerr;
 	json_t *root, *error, *res, *id;
 	const char *msg;
 	int rc;
 
-	root = json_loadb((const char *)c->resp.p, c->resp.len,
-	    JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(
+	    (const char *)resp->p, resp->len, JSON_REJECT_DUPLICATES, &jerr);
 	error = json_object_get(root, "error");
 	res = json_object_get(root, "result");
 	id = json_object_get(root, "id");
@@ -433,12 +449,11 @@ decode(struct rpcc *c, const char *server, long status, struct answer *a,
 	    !json_is_string(json_object_get(root, "jsonrpc")) ||
 	    strcmp(json_string_value(json_object_get(root, "jsonrpc")),
 	        "2.0") != 0 ||
-	    !json_is_integer(id) ||
-	    (uint64_t)json_integer_value(id) != c->last_id) {
+	    !json_is_integer(id) || (uint64_t)json_integer_value(id) != want) {
 		rc = dsc_errorf(err, DSC_EPROTO,
 		    "server '%s' sent no JSON-RPC 2.0 answer to request "
 		    "%" PRIu64,
-		    server, c->last_id);
+		    server, want);
 	} else {
 		a->result = json_incref(res);
 		a->from_server = true;
@@ -450,14 +465,15 @@ decode(struct rpcc *c, const char *server, long status, struct answer *a,
 
 /* Maps a failed transfer to a DSC_E* code. */
 static int
-transport_error(struct rpcc *c, const char *server, CURLcode code,
-    long timeout_ms, bool *retry, struct dsc_err *err)
+transport_error(const struct rpcc *c, const struct rpcc_xfer *x,
+    const char *server, CURLcode code, long timeout_ms, bool *retry,
+    struct dsc_err *err)
 {
 	long oserr = 0, sent = 0;
 	char why[128];
 
-	curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &oserr);
-	curl_easy_getinfo(c->curl, CURLINFO_REQUEST_SIZE, &sent);
+	curl_easy_getinfo(x->curl, CURLINFO_OS_ERRNO, &oserr);
+	curl_easy_getinfo(x->curl, CURLINFO_REQUEST_SIZE, &sent);
 	*retry = true;
 	switch (code) {
 	case CURLE_COULDNT_CONNECT:
@@ -491,15 +507,15 @@ transport_error(struct rpcc *c, const char *server, CURLcode code,
 		    c->bind + 5,
 		    oserr != 0 ? errno_text(oserr, why, sizeof(why))
 		               : "no such address");
-	if (c->resp_overflow || code == CURLE_FILESIZE_EXCEEDED)
+	if (x->resp_overflow || code == CURLE_FILESIZE_EXCEEDED)
 		return dsc_errorf(err, DSC_ETOOBIG,
 		    "answer from server '%s' is over %zu bytes", server,
 		    c->opt.max_response);
-	if (c->resp_nomem || code == CURLE_OUT_OF_MEMORY)
+	if (x->resp_nomem || code == CURLE_OUT_OF_MEMORY)
 		return dsc_errorf(err, DSC_ENOMEM, "out of memory");
 	return dsc_errorf(err, DSC_EPROTO, "request to server '%s' failed: %s",
 	    server,
-	    c->curl_err[0] != '\0' ? c->curl_err : curl_easy_strerror(code));
+	    x->curl_err[0] != '\0' ? x->curl_err : curl_easy_strerror(code));
 }
 
 static struct curl_slist *
@@ -518,19 +534,15 @@ add_header(struct curl_slist *l, bool *ok, const char *name, const char *val)
 	return n != NULL ? n : l;
 }
 
-/* One POST to server @i, bounded by @timeout_ms; fills the cleared @a. */
-static int
-attempt(struct rpcc *c, size_t i, const void *body, size_t len,
-    const struct auth_req_hdrs *hdrs, long timeout_ms, struct answer *a,
-    struct dsc_err *err)
+int
+rpcc_xfer_prepare(const struct rpcc *c, struct rpcc_xfer *x, const char *server,
+    const void *body, size_t len, const struct auth_req_hdrs *hdrs,
+    long timeout_ms, struct dsc_err *err)
 {
-	const char *server = c->servers[i];
 	struct curl_slist *h = NULL;
 	char url[URL_MAX];
 	bool ok = true;
-	long status = 0;
 	CURLcode code;
-	int rc;
 
 	snprintf(url, sizeof(url), "http://%s%s", server, RPCC_HTTP_PATH);
 	h = add_header(h, &ok, "Content-Type", "application/json");
@@ -547,43 +559,78 @@ attempt(struct rpcc *c, size_t i, const void *body, size_t len,
 		curl_slist_free_all(h);
 		return dsc_errorf(err, DSC_ENOMEM, "out of memory");
 	}
+	curl_easy_setopt(x->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(x->hdrs);
+	/* The list must outlive the transfer, not the handle. */
+	x->hdrs = h;
 
-	buf_clear(&c->resp);
-	c->resp_overflow = c->resp_nomem = false;
-	c->curl_err[0] = '\0';
+	buf_clear(&x->resp);
+	x->resp_overflow = x->resp_nomem = false;
+	x->curl_err[0] = '\0';
 	if (timeout_ms < 1)
 		timeout_ms = 1;
-	code = curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	code = curl_easy_setopt(x->curl, CURLOPT_URL, url);
 	if (code == CURLE_OK)
-		code = curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+		code = curl_easy_setopt(x->curl, CURLOPT_HTTPHEADER, h);
 	if (code == CURLE_OK)
-		code = curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+		code = curl_easy_setopt(x->curl, CURLOPT_POSTFIELDS, body);
 	if (code == CURLE_OK)
 		code = curl_easy_setopt(
-		    c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+		    x->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	if (code == CURLE_OK)
 		code =
-		    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+		    curl_easy_setopt(x->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
 	if (code == CURLE_OK)
-		code = curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
+		code = curl_easy_setopt(x->curl, CURLOPT_CONNECTTIMEOUT_MS,
 		    timeout_ms < (long)c->opt.connect_ms
 		        ? timeout_ms
 		        : (long)c->opt.connect_ms);
-	if (code == CURLE_OK)
-		code = curl_easy_perform(c->curl);
+	if (code != CURLE_OK)
+		return dsc_errorf(err,
+		    code == CURLE_OUT_OF_MEMORY ? DSC_ENOMEM : DSC_EIO,
+		    "unable to set up libcurl: %s", curl_easy_strerror(code));
+	return 0;
+}
+
+int
+rpcc_xfer_finish(const struct rpcc *c, struct rpcc_xfer *x, const char *server,
+    CURLcode code, long timeout_ms, uint64_t id, struct rpcc_answer *a,
+    struct dsc_err *err)
+{
+	long status = 0;
+	int rc;
+
+	if (timeout_ms < 1)
+		timeout_ms = 1;
 	if (code == CURLE_OK) {
-		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-		rc = decode(c, server, status, a, err);
+		curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
+		rc = decode(&x->resp, server, status, id, a, err);
 	} else {
 		rc = transport_error(
-		    c, server, code, timeout_ms, &a->retry, err);
+		    c, x, server, code, timeout_ms, &a->retry, err);
 	}
-	/* The list must outlive the transfer, not the handle. */
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(h);
-	if (c->resp.cap > RESP_KEEP_MAX)
-		buf_release(&c->resp);
+	curl_easy_setopt(x->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(x->hdrs);
+	x->hdrs = NULL;
+	if (x->resp.cap > RESP_KEEP_MAX)
+		buf_release(&x->resp);
 	return rc;
+}
+
+/* One POST to server @i, bounded by @timeout_ms; fills the cleared @a. */
+static int
+attempt(struct rpcc *c, size_t i, const void *body, size_t len,
+    const struct auth_req_hdrs *hdrs, long timeout_ms, struct rpcc_answer *a,
+    struct dsc_err *err)
+{
+	int rc;
+
+	rc = rpcc_xfer_prepare(
+	    c, &c->x, c->servers[i], body, len, hdrs, timeout_ms, err);
+	if (rc != 0)
+		return rc;
+	return rpcc_xfer_finish(c, &c->x, c->servers[i],
+	    curl_easy_perform(c->x.curl), timeout_ms, c->last_id, a, err);
 }
 
 int
@@ -591,7 +638,7 @@ rpcc_send(struct rpcc *c, size_t server, const void *body, size_t len,
     const struct auth_req_hdrs *hdrs, json_t **result, struct dsc_err *err)
 {
 	long t = c->opt.attempt_ms != 0 ? c->opt.attempt_ms : c->opt.timeout_ms;
-	struct answer a = { 0 };
+	struct rpcc_answer a = { 0 };
 	int rc;
 
 	if (server >= c->n)
@@ -602,14 +649,14 @@ rpcc_send(struct rpcc *c, size_t server, const void *body, size_t len,
 		*result = a.result;
 		a.result = NULL;
 	}
-	answer_clear(&a);
+	rpcc_answer_clear(&a);
 	return rc;
 }
 
 /* ---- calls --------------------------------------------------------------- */
 
-static void
-fill_meta(struct rpcc_meta *m, json_t *res, const char *server,
+void
+rpcc_fill_meta(struct rpcc_meta *m, json_t *res, const char *server,
     unsigned attempts, uint64_t seq)
 {
 	json_t *v;
@@ -628,9 +675,8 @@ fill_meta(struct rpcc_meta *m, json_t *res, const char *server,
 	m->seq = seq;
 }
 
-/* What a blocking query adds to the deadline. */
-static int64_t
-wait_extension(json_t *params)
+int64_t
+rpcc_wait_extension(json_t *params)
 {
 	json_t *w = json_object_get(params, "wait");
 	json_t *i = json_object_get(params, "index");
@@ -657,13 +703,14 @@ rpcc_call(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 	struct buf body = BUF_INIT;
 	struct auth_req_sig sig;
 	struct auth_req_hdrs hdrs;
-	struct answer a = { 0 };
+	struct rpcc_answer a = { 0 };
 	unsigned attempts = 0;
 	size_t in_pass = 0;
 	bool answered = false;
 	int rc;
 
-	deadline = now_ms() + c->opt.timeout_ms + wait_extension(params);
+	deadline =
+	    rpcc_now_ms() + c->opt.timeout_ms + rpcc_wait_extension(params);
 	if ((rc = rpcc_build(c, method, params, flags, &body, err)) != 0)
 		return rc;
 	for (;;) {
@@ -672,11 +719,11 @@ rpcc_call(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 		if (rc != 0)
 			break;
 		auth_req_sig_hdrs(&sig, &hdrs);
-		left = deadline - now_ms();
+		left = deadline - rpcc_now_ms();
 		if (c->opt.attempt_ms != 0 && left > c->opt.attempt_ms)
 			left = c->opt.attempt_ms;
 		attempts++;
-		answer_clear(&a);
+		rpcc_answer_clear(&a);
 		rc = attempt(
 		    c, c->cur, body.p, body.len, &hdrs, (long)left, &a, err);
 		if (rc == 0 || !a.retry || attempts > c->opt.retries)
@@ -694,25 +741,26 @@ rpcc_call(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 				break;
 			in_pass = 0;
 			answered = false;
-			left = deadline - now_ms();
+			left = deadline - rpcc_now_ms();
 			sleep_ms(backoff < left ? backoff : left);
 			backoff = backoff * 2 < RPCC_BACKOFF_MAX_MS
 			    ? backoff * 2
 			    : RPCC_BACKOFF_MAX_MS;
 		}
-		if (deadline - now_ms() <= 0)
+		if (deadline - rpcc_now_ms() <= 0)
 			break;
 	}
 	sodium_memzero(&sig, sizeof(sig));
 	buf_release(&body);
 	if (meta != NULL && a.from_server)
-		fill_meta(meta, rc == 0 ? a.result : a.data, c->servers[c->cur],
-		    attempts, (flags & RPCC_WRITE) ? c->seq : 0);
+		rpcc_fill_meta(meta, rc == 0 ? a.result : a.data,
+		    c->servers[c->cur], attempts,
+		    (flags & RPCC_WRITE) ? c->seq : 0);
 	if (rc == 0) {
 		*result = a.result;
 		a.result = NULL;
 	}
-	answer_clear(&a);
+	rpcc_answer_clear(&a);
 	return rc;
 }
 
@@ -721,4 +769,48 @@ rpcc_call_write(struct rpcc *c, const char *method, json_t *params,
     json_t **result, struct rpcc_meta *meta, struct dsc_err *err)
 {
 	return rpcc_call(c, method, params, RPCC_WRITE, result, meta, err);
+}
+
+/* ---- for other drivers (rpcc_internal.h) ------------------------------- */
+
+const struct rpcc_options *
+rpcc_opts(const struct rpcc *c)
+{
+	return &c->opt;
+}
+
+size_t
+rpcc_n_servers(const struct rpcc *c)
+{
+	return c->n;
+}
+
+const char *
+rpcc_server(const struct rpcc *c, size_t i)
+{
+	return c->servers[i % c->n];
+}
+
+size_t
+rpcc_first(const struct rpcc *c)
+{
+	return c->cur;
+}
+
+void
+rpcc_set_first(struct rpcc *c, size_t i)
+{
+	c->cur = i % c->n;
+}
+
+uint64_t
+rpcc_last_id(const struct rpcc *c)
+{
+	return c->last_id;
+}
+
+uint64_t
+rpcc_last_seq(const struct rpcc *c)
+{
+	return c->seq;
 }
