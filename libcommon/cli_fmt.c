@@ -155,6 +155,13 @@ inst_read(const json_t *row, size_t i, struct inst *in, struct dsc_err *err)
 	if (in->address[0] == '\0')
 		in->address = str_member(node, "Address");
 	in->port = json_integer_value(port);
+	/* A line per record: a control character would forge another. */
+	for (const char *p = in->address; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return dsc_errorf(err, DSC_EPROTO,
+			    "instance '%s' on node '%s': control character in "
+			    "its address",
+			    in->id, in->node);
 	if (in->address[0] == '\0' || !json_is_integer(port) || in->port < 0 ||
 	    in->port > 65535)
 		return dsc_errorf(err, DSC_EPROTO,
