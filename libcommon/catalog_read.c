@@ -631,8 +631,10 @@ catalog_each_node_check(const struct catalog *c, const char *check_id,
 	size_t it = 0;
 
 	while ((n = hmap_next(&c->nodes, &it)) != NULL) {
-		if (n->b == NULL || (k = hmap_get(&n->checks, check_id)) == NULL ||
-		    k->svc != NULL)
+		if (n->b == NULL)
+			continue;
+		k = hmap_get(&n->checks, check_id);
+		if (k == NULL || k->svc != NULL)
 			continue;
 		if (!fn(arg, n->b->name, (enum catalog_state)(k->status + 1)))
 			return;

@@ -186,8 +186,7 @@ split_addr(const char *addr, char *host, size_t cap, int *port)
 }
 
 static const char *
-server_state(const struct server *s, const struct raft_status *st,
-    uint64_t id)
+server_state(const struct server *s, const struct raft_status *st, uint64_t id)
 {
 	const struct server_member *m = cluster_member_by_id(s, id);
 	int64_t ago;
@@ -215,7 +214,7 @@ server_member_json(const struct server *s, const struct raft_status *st,
 	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s}",
 	    "Name", m != NULL ? m->name : "", "Addr", host, "Port", port,
 	    "Status", server_state(s, st, sv->id), "Type", "server", "Role",
-	    sv->id == st->leader            ? "leader"
+	    sv->id == st->leader             ? "leader"
 	        : sv->suffrage == RAFT_VOTER ? "voter"
 	                                     : "learner",
 	    "Build",
@@ -285,7 +284,8 @@ client_members(const struct server *s, json_t *out, size_t n_servers)
 	for (i = 0; servers != NULL && i < n_servers; i++)
 		json_array_append(servers, json_array_get(out, i));
 	json_array_foreach(nodes, i, n) {
-		const char *name = json_string_value(json_object_get(n, "Node"));
+		const char *name =
+		    json_string_value(json_object_get(n, "Node"));
 		const char *addr =
 		    json_string_value(json_object_get(n, "Address"));
 		const char *id = json_string_value(json_object_get(n, "ID"));
@@ -340,8 +340,8 @@ rpc_status_members(struct rpc_call *call)
 static json_t *
 beat_result(const struct server *s, uint64_t index)
 {
-	return json_pack("{s:b, s:I, s:I}", "ok", 1, "index",
-	    (json_int_t)index, "ttl_ms", (json_int_t)s->cfg.node_ttl_ms);
+	return json_pack("{s:b, s:I, s:I}", "ok", 1, "index", (json_int_t)index,
+	    "ttl_ms", (json_int_t)s->cfg.node_ttl_ms);
 }
 
 static void
@@ -368,8 +368,8 @@ rpc_node_heartbeat(struct rpc_call *call)
 	        &err) != 0 ||
 	    rpc_str_param(call, "Address", true, false, CATALOG_ADDR_MAX,
 	        &b.address, &err) != 0 ||
-	    rpc_str_param(call, "ID", false, true, CATALOG_ID_MAX, &b.id,
-	        &err) != 0) {
+	    rpc_str_param(
+	        call, "ID", false, true, CATALOG_ID_MAX, &b.id, &err) != 0) {
 		rpc_reply_error(
 		    call, RPC_E_INVALID_PARAMS, dsc_err_msg(&err), NULL);
 		return;
