@@ -3,15 +3,15 @@
  * (consul-api.md, the contract) and POST /rpc, the authenticated JSON-RPC
  * endpoint the command-line tools use (README.md has its methods).
  *
- * Reads are forwarded to a server through rpca: /v1/catalog/*, /v1/health/*,
- * /v1/kv/* and /v1/status/* become the servers' JSON-RPC methods (index and
+ * Reads are forwarded to a server through rpca: /v1/catalog/..., /v1/health/...,
+ * /v1/kv/... and /v1/status/... become the servers' JSON-RPC methods (index and
  * wait passed through, so a blocking query parks here without a thread and
  * upstream as one call), and the answers are turned into Consul's shapes
  * and headers (X-Consul-Index never 0, KnownLeader, LastContact,
  * Effective-Consistency). When no server answers a read that may be stale,
  * the last answer this agent saw for the same request is served with
  * X-Consul-KnownLeader: false and the LastContact of its age; the cache is
- * bounded. /v1/agent/* goes to local.h.
+ * bounded. /v1/agent/... goes to local.h.
  */
 #ifndef DSC_API_H
 #define DSC_API_H
