@@ -35,6 +35,7 @@
 #include "log.h"
 #include "raft.h"
 #include "rpc_internal.h"
+#include "rpcs.h"
 #include "server.h"
 
 #define JSON_TYPE "application/json"
@@ -74,37 +75,7 @@ respond_plain(struct httpd_req *req, int status, const char *msg,
 static void
 send_envelope(struct rpc_call *call, json_t *env)
 {
-	static const struct httpd_header auth_hdr[] = {
-		{ "WWW-Authenticate", "DscMac" },
-	};
-	static const struct httpd_header busy_hdr[] = {
-		{ "Retry-After", "1" },
-	};
-	const struct httpd_header *extra = NULL;
-	size_t n_extra = 0;
-	char *text;
-
-	if (call->id == NULL) { /* a notification: no response object */
-		json_decref(env);
-		httpd_respond(call->req, 204, NULL, NULL, 0, NULL, 0);
-		call_free(call);
-		return;
-	}
-	if (call->http_status == 401) {
-		extra = auth_hdr;
-		n_extra = 1;
-	} else if (call->http_status == 503) {
-		extra = busy_hdr;
-		n_extra = 1;
-	}
-	text = env != NULL ? json_dumps(env, JSON_COMPACT) : NULL;
-	json_decref(env);
-	if (text == NULL)
-		respond_plain(call->req, 500, "out of memory\n", NULL, 0);
-	else
-		httpd_respond(call->req, call->http_status, JSON_TYPE, text,
-		    strlen(text), extra, n_extra);
-	free(text);
+	rpcs_send(call->req, call->http_status, call->id == NULL, env);
 	call_free(call);
 }
 
@@ -120,27 +91,19 @@ rpc_reply(struct rpc_call *call, json_t *result)
 		rpc_reply_dsc(call, &err, NULL);
 		return;
 	}
-	env = json_pack("{s:s, s:o, s:O}", "jsonrpc", "2.0", "result", result,
-	    "id", call->id != NULL ? call->id : json_null());
+	env = rpcs_result(call->id, result);
 	send_envelope(call, env);
 }
 
 void
 rpc_reply_error(struct rpc_call *call, int code, const char *msg, json_t *data)
 {
-	json_t *err, *env;
+	json_t *env;
 
 	call->r->errors++;
 	log_debug("rpc: %s: %s: error %d: %s", httpd_req_peer(call->req),
 	    call->m != NULL ? "call" : "request", code, msg);
-	err = json_pack("{s:i, s:s}", "code", code, "message", msg);
-	if (err != NULL && data != NULL)
-		json_object_set(err, "data", data);
-	json_decref(data);
-	env = err == NULL
-	    ? NULL
-	    : json_pack("{s:s, s:o, s:O}", "jsonrpc", "2.0", "error", err, "id",
-	          call->id != NULL ? call->id : json_null());
+	env = rpcs_error(call->id, code, msg, data);
 	send_envelope(call, env);
 }
 
@@ -148,14 +111,9 @@ void
 rpc_reply_dsc(struct rpc_call *call, const struct dsc_err *err, json_t *extra)
 {
 	int code = err->code > 0 && err->code < DSC_E_MAX ? err->code : DSC_EIO;
-	json_t *data;
 
-	data = json_pack("{s:s, s:i}", "name", dsc_errname(code), "exit",
-	    dsc_exit_class(code));
-	if (data != NULL && extra != NULL)
-		json_object_update(data, extra);
-	json_decref(extra);
-	rpc_reply_error(call, RPC_E_DSC_BASE - code, dsc_err_msg(err), data);
+	rpc_reply_error(call, rpcs_dsc_code(code), dsc_err_msg(err),
+	    rpcs_dsc_data(code, extra));
 }
 
 int
@@ -225,40 +183,6 @@ health(struct rpc *r, struct httpd_req *req)
 
 /* ---- POST /rpc ---------------------------------------------------------- */
 
-/* A header sent exactly once; NULL when absent, *@dup when repeated. */
-static const char *
-single(struct httpd_req *req, const char *name, const char **dup)
-{
-	size_t n = httpd_req_header_count(req, name);
-
-	if (n > 1 && *dup == NULL)
-		*dup = name;
-	return n == 1 ? httpd_req_header(req, name) : NULL;
-}
-
-static void
-log_auth_failure(struct rpc *r, const char *peer, const char *why)
-{
-	time_t now = time(NULL);
-
-	if (now != r->auth_log_sec) {
-		r->auth_log_sec = now;
-		r->auth_logged = 0;
-	}
-	if (r->auth_logged >= RPC_AUTH_LOG_PER_SEC) {
-		r->auth_unlogged++;
-		return;
-	}
-	r->auth_logged++;
-	if (r->auth_unlogged > 0)
-		log_warn("rpc: refused request from %s: %s (and %" PRIu64
-		         " more not logged)",
-		    peer, why, r->auth_unlogged);
-	else
-		log_warn("rpc: refused request from %s: %s", peer, why);
-	r->auth_unlogged = 0;
-}
-
 /* Verifies the request's signature; false when it answered already. */
 static bool
 authenticate(struct rpc_call *call)
@@ -266,23 +190,8 @@ authenticate(struct rpc_call *call)
 	struct httpd_req *req = call->req;
 	struct rpc *r = call->r;
 	struct dsc_err err = DSC_ERR_INIT;
-	struct auth_req_hdrs h;
-	const char *dup = NULL;
-	const uint8_t *body;
-	size_t len;
-	int rc;
+	int rc = rpcs_authenticate(&r->auth, req, &err);
 
-	h.key_id = single(req, AUTH_HDR_KEY_ID, &dup);
-	h.timestamp = single(req, AUTH_HDR_TIMESTAMP, &dup);
-	h.nonce = single(req, AUTH_HDR_NONCE, &dup);
-	h.mac = single(req, AUTH_HDR_MAC, &dup);
-	body = httpd_req_body(req, &len);
-	if (dup != NULL)
-		rc = dsc_errorf(&err, DSC_EAUTH, "repeated header '%s'", dup);
-	else
-		rc = auth_req_verify(&r->s->rpc_key, &h, httpd_req_method(req),
-		    httpd_req_target(req), body, len, (int64_t)time(NULL),
-		    &r->s->replay, &err);
 	if (rc == 0)
 		return true;
 	if (rc == DSC_EBUSY) {
@@ -290,24 +199,11 @@ authenticate(struct rpc_call *call)
 		rpc_reply_dsc(call, &err, NULL);
 		return false;
 	}
-	r->auth_failures++;
 	r->s->stats.rpc_auth_failures++;
-	log_auth_failure(r, httpd_req_peer(req), dsc_err_msg(&err));
 	call->http_status = 401;
 	rpc_reply_error(call, RPC_E_AUTH, dsc_err_msg(&err),
-	    json_pack("{s:s, s:i}", "name", dsc_errname(DSC_EAUTH), "exit",
-	        dsc_exit_class(DSC_EAUTH)));
+	    rpcs_dsc_data(DSC_EAUTH, NULL));
 	return false;
-}
-
-/* "application/json", any parameters, any case. */
-static bool
-json_content_type(const char *v)
-{
-	size_t n = strlen(JSON_TYPE);
-
-	return v != NULL && strncasecmp(v, JSON_TYPE, n) == 0 &&
-	    (v[n] == '\0' || v[n] == ';' || v[n] == ' ' || v[n] == '\t');
 }
 
 /*
@@ -317,69 +213,17 @@ json_content_type(const char *v)
 static bool
 take_envelope(struct rpc_call *call, json_t *root)
 {
-	static const char *const members[] = { "jsonrpc", "method", "params",
-		"id" };
-	json_t *id, *params, *v;
-	const char *key, *name;
+	json_t *params;
+	const char *name = NULL;
 	char msg[DSC_ERRMSG_MAX];
-	size_t i;
+	int code;
 
-	if (json_is_array(root)) {
-		rpc_reply_error(call, RPC_E_INVALID_REQUEST,
-		    "batch requests are not supported", NULL);
+	json_decref(call->id);
+	code = rpcs_take_envelope(
+	    root, &call->id, &name, &params, msg, sizeof(msg));
+	if (code != 0) {
+		rpc_reply_error(call, code, msg, NULL);
 		return false;
-	}
-	if (!json_is_object(root)) {
-		rpc_reply_error(call, RPC_E_INVALID_REQUEST,
-		    "a request must be a JSON object", NULL);
-		return false;
-	}
-	id = json_object_get(root, "id");
-	if (id != NULL && !json_is_string(id) && !json_is_integer(id) &&
-	    !json_is_null(id)) {
-		rpc_reply_error(call, RPC_E_INVALID_REQUEST,
-		    "'id' must be a string, an integer or null", NULL);
-		return false;
-	}
-	if (id != NULL) { /* errors from here on carry it */
-		json_decref(call->id);
-		call->id = json_incref(id);
-	}
-	json_object_foreach(root, key, v) {
-		for (i = 0; i < sizeof(members) / sizeof(members[0]); i++)
-			if (strcmp(key, members[i]) == 0)
-				break;
-		if (i == sizeof(members) / sizeof(members[0])) {
-			snprintf(
-			    msg, sizeof(msg), "unknown member '%.64s'", key);
-			rpc_reply_error(call, RPC_E_INVALID_REQUEST, msg, NULL);
-			return false;
-		}
-	}
-	v = json_object_get(root, "jsonrpc");
-	if (!json_is_string(v) || strcmp(json_string_value(v), "2.0") != 0) {
-		rpc_reply_error(call, RPC_E_INVALID_REQUEST,
-		    "'jsonrpc' must be \"2.0\"", NULL);
-		return false;
-	}
-	name = json_string_value(json_object_get(root, "method"));
-	if (name == NULL) {
-		rpc_reply_error(call, RPC_E_INVALID_REQUEST,
-		    "'method' must be a string", NULL);
-		return false;
-	}
-	params = json_object_get(root, "params");
-	if (params != NULL && !json_is_object(params)) {
-		rpc_reply_error(call,
-		    json_is_array(params) ? RPC_E_INVALID_PARAMS
-		                          : RPC_E_INVALID_REQUEST,
-		    "'params' must be an object (by name)", NULL);
-		return false;
-	}
-	/* A valid request without "id" is a notification. */
-	if (id == NULL) {
-		json_decref(call->id);
-		call->id = NULL;
 	}
 	if ((call->m = rpc_method_find(name)) == NULL) {
 		snprintf(msg, sizeof(msg), "no such method '%.64s'", name);
@@ -419,7 +263,7 @@ post_rpc(struct rpc *r, struct httpd_req *req)
 	r->s->stats.rpc_requests++;
 	if (!authenticate(call))
 		return;
-	if (!json_content_type(httpd_req_header(req, "Content-Type"))) {
+	if (!rpcs_json_content_type(httpd_req_header(req, "Content-Type"))) {
 		call->http_status = 415;
 		rpc_reply_error(call, RPC_E_INVALID_REQUEST,
 		    "Content-Type must be " JSON_TYPE, NULL);
@@ -469,6 +313,8 @@ rpc_new(struct server *s, struct dsc_err *err)
 		return NULL;
 	}
 	r->s = s;
+	r->auth.key = &s->rpc_key;
+	r->auth.replay = &s->replay;
 	r->h = httpd_new(s->base, NULL, rpc_handle, r, err);
 	if (r->h == NULL) {
 		free(r);
@@ -500,7 +346,7 @@ rpc_stats(const struct rpc *r, struct rpc_stats *st)
 
 	httpd_stats(r->h, &hs);
 	st->requests = r->requests;
-	st->auth_failures = r->auth_failures;
+	st->auth_failures = r->auth.failures;
 	st->errors = r->errors;
 	st->open_conns = hs.conns_open;
 	st->parked = hs.parked;

@@ -22,6 +22,7 @@
 #include "err.h"
 #include "httpd.h"
 #include "rpc.h"
+#include "rpcs.h"
 #include "server.h"
 
 #define RPC_PATH             "/rpc"
@@ -34,25 +35,20 @@
 #define RPC_TIMEOUT_MS       10000
 /* "kvp:" and the longest key, or "service:" and the longest name. */
 #define RPC_WATCH_KEY_MAX    (16 + CATALOG_KEY_MAX)
-/* Authentication failures logged per second; the rest are counted. */
-#define RPC_AUTH_LOG_PER_SEC 5
 
-/* JSON-RPC 2.0's codes, and ours: -32001 refused authentication, and
- * -32000 - DSC_E* for every dsc error (data.name says which). */
-#define RPC_E_PARSE           (-32700)
-#define RPC_E_INVALID_REQUEST (-32600)
-#define RPC_E_NO_METHOD       (-32601)
-#define RPC_E_INVALID_PARAMS  (-32602)
-#define RPC_E_AUTH            (-32001)
-#define RPC_E_DSC_BASE        (-32000)
+/* JSON-RPC's codes and dsc's (libcommon/rpcs.h). */
+#define RPC_E_PARSE           RPCS_E_PARSE
+#define RPC_E_INVALID_REQUEST RPCS_E_INVALID_REQUEST
+#define RPC_E_NO_METHOD       RPCS_E_NO_METHOD
+#define RPC_E_INVALID_PARAMS  RPCS_E_INVALID_PARAMS
+#define RPC_E_AUTH            RPCS_E_AUTH
+#define RPC_E_DSC_BASE        RPCS_E_DSC_BASE
 
 struct rpc {
 	struct server *s;
 	struct httpd *h;
-	uint64_t requests, auth_failures, errors;
-	time_t auth_log_sec; /* rate limit of authentication warnings */
-	unsigned auth_logged;
-	uint64_t auth_unlogged;
+	struct rpcs_auth auth; /* key, replay cache, failures and their log */
+	uint64_t requests, errors;
 };
 
 enum rpc_consistency {
