@@ -69,15 +69,16 @@ enum cli_opt {
 
 /* The common options' help lines, for each tool's --help. */
 #define CLI_COMMON_HELP                                                        \
-	"  --agent ADDR:PORT   agent to ask (default $DSC_HTTP_ADDR, then\n"   \
-	"                      $CONSUL_HTTP_ADDR, then " CLI_AGENT_DEFAULT     \
+	"  --agent ADDR:PORT     agent to ask (default $DSC_HTTP_ADDR, then\n" \
+	"                        $CONSUL_HTTP_ADDR, then " CLI_AGENT_DEFAULT   \
 	")\n"                                                                  \
-	"  --server ADDR:PORT  ask a server instead (repeat for failover)\n"   \
-	"  --key-file FILE     cluster key (default $DSC_KEY_FILE)\n"          \
-	"  -t SECS             bound on every network wait (default 5)\n"      \
-	"  -q, --quiet         no warnings, no reason for a negative answer\n" \
-	"  -h, --help          print this help and exit\n"                     \
-	"  -V, --version       print the version and exit\n"                   \
+	"  --server ADDR:PORT    ask a server instead (repeat for failover)\n" \
+	"  --key-file FILE       cluster key (default $DSC_KEY_FILE)\n"        \
+	"  -t SECS               bound on every network wait (default 5)\n"    \
+	"  -q, --quiet           no warnings, no reason for a negative "       \
+	"answer\n"                                                             \
+	"  -h, --help            print this help and exit\n"                   \
+	"  -V, --version         print the version and exit\n"                 \
 	"Exit status: 0 success, 1 negative answer, 2 usage error,\n"          \
 	"3 temporary failure (retry may help), 4 permanent failure.\n"
 

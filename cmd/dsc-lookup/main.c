@@ -26,19 +26,19 @@
 	USAGE                                                                  \
 	"Prints the healthy instances of service NAME, one ADDRESS:PORT per\n" \
 	"line; exits 1 when the service is unknown or nothing is healthy.\n"   \
-	"  --tag TAG           only instances with this tag (repeatable: "     \
+	"  --tag TAG             only instances with this tag (repeatable: "   \
 	"all)\n"                                                               \
-	"  --all               unhealthy instances too, with a status "        \
+	"  --all                 unhealthy instances too, with a status "      \
 	"column\n"                                                             \
-	"  --one               one instance chosen at random\n"                \
-	"  --format FORMAT     addr (ADDRESS:PORT), json (an array of "        \
+	"  --one                 one instance chosen at random\n"              \
+	"  --format FORMAT       addr (ADDRESS:PORT), json (an array of "      \
 	"objects),\n"                                                          \
-	"                      srv (priority weight port target),\n"           \
-	"                      env (NAME_ADDR=... lines for eval)\n"           \
-	"  --wait              block until the answer changes (bounded by "    \
+	"                        srv (priority weight port target),\n"         \
+	"                        env (NAME_ADDR=... lines for eval)\n"         \
+	"  --wait                block until the answer changes (bounded by "  \
 	"-t)\n"                                                                \
-	"  --stale             let any server answer, even a lagging one\n"    \
-	"  -l, --list          every service name, a tab, its "                \
+	"  --stale               let any server answer, even a lagging one\n"  \
+	"  -l, --list            every service name, a tab, its "              \
 	"tags\n" CLI_COMMON_HELP
 
 enum {

@@ -25,13 +25,14 @@
 	USAGE                                                                  \
 	"Lists the servers, then the agents' nodes: Node, Address, Status,\n"  \
 	"Type, Build, DC.\n"                                                   \
-	"  --raft              the Raft peers: State, Voter, Term, "           \
+	"  --raft                the Raft peers: State, Voter, Term, "         \
 	"LastIndex\n"                                                          \
-	"  --format FORMAT     table (default) or json\n"                      \
-	"  --check             one line; exit 0 when a leader exists and "     \
+	"  --format FORMAT       table (default) or json\n"                    \
+	"  --check               one line; exit 0 when a leader exists and "   \
 	"every\n"                                                              \
-	"                      voter is reachable, 1 when degraded but with\n" \
-	"                      quorum, 3 when there is no leader or "          \
+	"                        voter is reachable, 1 when degraded but "     \
+	"with\n"                                                               \
+	"                        quorum, 3 when there is no leader or "        \
 	"quorum\n" CLI_COMMON_HELP
 
 enum {
