@@ -189,18 +189,108 @@ body() { printf '%s\n' "$output" | tr -d '\r' | sed '1,/^$/d'; }
 	[ $((SECONDS - start)) -le 5 ]
 }
 
+# pending: upstream calls agent 1 has in flight.
+pending() {
+	curl -s "$(A /v1/agent/self)" | jpy 'd["Stats"]["agent"]["pending_calls"]'
+}
+
 @test "a client that goes away frees its parked query" {
-	local idx before after
+	local idx before pid
 	run acurl "$(A /v1/catalog/service/gone)"
 	idx=$(header X-Consul-Index)
-	before=$(curl -s "$(A /v1/agent/self)" |
-	    jpy 'd["Stats"]["agent"]["pending_calls"]')
-	curl -s --max-time 1 \
-	    "$(A "/v1/catalog/service/gone?index=$idx&wait=60s")" || true
-	sleep 1
-	after=$(curl -s "$(A /v1/agent/self)" |
-	    jpy 'd["Stats"]["agent"]["pending_calls"]')
-	[ "$after" -le "$before" ]
+	before=$(pending)
+	curl -s --max-time 3 \
+	    "$(A "/v1/catalog/service/gone?index=$idx&wait=60s")" &
+	pid=$!
+	wait_until 10 test_pending "$((before + 1))"
+	wait "$pid" || true
+	wait_until 10 test_pending "$before"
+}
+test_pending() { [ "$(pending)" = "$1" ]; }
+
+@test "a watcher of one service does not wake for another" {
+	local idx start
+	run acurl "$(A /v1/health/service/calm)"
+	idx=$(header X-Consul-Index)
+	start=$SECONDS
+	(sleep 1; curl -s -X PUT --data '{"Node":"n4","Address":"10.0.0.4",
+	    "Service":{"Service":"noisy","Port":1}}' \
+	    "$(A /v1/catalog/register)" >/dev/null) &
+	run acurl "$(A "/v1/health/service/calm?index=$idx&wait=3s")"
+	wait
+	[ "$(status)" = 200 ]
+	[ "$(header X-Consul-Index)" = "$idx" ]
+	[ $((SECONDS - start)) -ge 3 ]
+}
+
+@test "three hundred parked blocking queries, all woken by one change" {
+	local idx
+	run acurl "$(A /v1/health/service/many)"
+	idx=$(header X-Consul-Index)
+	python3 - "$(agt_ip 1)" "$(agt_port 1)" "$idx" \
+	    "$BATS_TEST_TMPDIR/many" <<'PY' &
+import socket, sys, time
+ip, port, idx, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+socks = []
+for _ in range(300):
+    s = socket.create_connection((ip, port), timeout=60)
+    s.sendall(("GET /v1/health/service/many?index=%s&wait=60s HTTP/1.1\r\n"
+               "Host: x\r\n\r\n" % idx).encode())
+    socks.append(s)
+ok = 0
+for s in socks:
+    data = b""
+    while b'"Service":"many"' not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    ok += b'"Service":"many"' in data
+    s.close()
+open(out, "w").write("%d\n" % ok)
+PY
+	wait_until 60 test_pending_at_least 300
+	run acurl -X PUT --data '{"Node":"n5","Address":"10.0.0.5",
+	    "Service":{"Service":"many","Port":1}}' "$(A /v1/catalog/register)"
+	[ "$(body)" = true ]
+	wait
+	[ "$(cat "$BATS_TEST_TMPDIR/many")" = 300 ]
+}
+test_pending_at_least() { [ "$(pending)" -ge "$1" ]; }
+
+@test "a second agent takes its settings from --config" {
+	local conf=$BATS_FILE_TMPDIR/a2.json m servers=''
+	dsc_find_agent
+	mkdir -p "$(agt_dir 2)"
+	pick_port "$(agt_ip 2)" >"$(agt_dir 2)/port"
+	for m in $(members); do
+		servers="$servers${servers:+,}\"$(srv_addr "$m")\""
+	done
+	cat >"$conf" <<JSON
+{"name":"a2","bind":"$(agt_ip 2)","http":"$(agt_http 2)",
+ "servers":[$servers],"data_dir":"$(agt_data 2)",
+ "key_file":"$DSC_KEY","log_level":"debug"}
+JSON
+	# --data-dir again on the command line (the same value: flags win)
+	# so that stop_agent recognises the process as ours.
+	agent_launch 2 --config "$conf" --data-dir "$(agt_data 2)"
+	run curl -s "$(agt_url 2)/v1/agent/self"
+	[ "$(echo "$output" | jpy 'd["Config"]["NodeName"]')" = a2 ]
+	run -0 stop_agent 2
+	[ "$(agt_status 2)" = 0 ]
+}
+
+@test "bad command lines and keys: exit 2 and 4" {
+	dsc_find_agent
+	run -2 "$DSC_AGENT" --no-such-flag
+	run -2 "$DSC_AGENT" --name a9 --data-dir "$BATS_TEST_TMPDIR/d" \
+	    --key-file "$DSC_KEY"
+	cp "$DSC_KEY" "$BATS_TEST_TMPDIR/open.key"
+	chmod 644 "$BATS_TEST_TMPDIR/open.key"
+	run -4 "$DSC_AGENT" --name a9 --server 127.0.0.2:1 \
+	    --data-dir "$BATS_TEST_TMPDIR/d" --key-file "$BATS_TEST_TMPDIR/open.key"
+	run -0 "$DSC_AGENT" --help
+	[[ "$output" == *"--enable-script-checks"* ]]
 }
 
 @test "agent self, members, services and checks" {
