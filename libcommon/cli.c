@@ -358,18 +358,22 @@ cli_connect(struct cli *c)
 	return r;
 }
 
-/* Replaces the first "server '" of @err's message with "agent '". */
+/*
+ * rpcc names whoever it talked to a server; when that was our agent, say
+ * agent. Only a mention of the agent's own address is changed: errors the
+ * agent relays from the servers name the servers.
+ */
 static void
-name_agent(struct dsc_err *err)
+name_agent(const struct cli *c, struct dsc_err *err)
 {
-	static const char from[] = "server '";
-	char msg[DSC_ERRMSG_MAX];
-	char *p = strstr(err->msg, from);
+	char needle[RPCC_ADDR_MAX + 16], msg[DSC_ERRMSG_MAX];
+	char *p;
 
-	if (p == NULL)
+	snprintf(needle, sizeof(needle), "server '%s'", c->agent);
+	if ((p = strstr(err->msg, needle)) == NULL)
 		return;
 	snprintf(msg, sizeof(msg), "%.*sagent '%s", (int)(p - err->msg),
-	    err->msg, p + strlen(from));
+	    err->msg, p + strlen("server '"));
 	memcpy(err->msg, msg, sizeof(msg));
 }
 
@@ -382,10 +386,8 @@ cli_call(const struct cli *c, struct rpcc *r, const char *method,
 	int rc;
 
 	rc = rpcc_call(r, method, params, flags, result, &m, err);
-	/* meta.server is set only when someone answered: the error is then
-	 * a server's own (relayed by the agent), which names who it means. */
-	if (rc != 0 && m.server == NULL && c->n_servers == 0 && err != NULL)
-		name_agent(err);
+	if (rc != 0 && c->n_servers == 0 && err != NULL)
+		name_agent(c, err);
 	if (meta != NULL)
 		*meta = m;
 	return rc;

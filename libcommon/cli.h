@@ -125,8 +125,8 @@ void cli_finish(struct cli *c);
 struct rpcc *cli_connect(struct cli *c);
 
 /*
- * rpcc_call, with transport errors naming the agent rather than a server
- * when the agent is who we talk to ("unable to reach agent 'ADDR': ...").
+ * rpcc_call; when the agent is who we talk to, a message naming its
+ * address calls it the agent ("unable to reach agent 'ADDR': ...").
  */
 int cli_call(const struct cli *c, struct rpcc *r, const char *method,
     json_t *params, unsigned flags, json_t **result, struct rpcc_meta *meta,

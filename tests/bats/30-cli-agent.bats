@@ -99,6 +99,13 @@ EOF
 	[ "$output" = "dsc-lookup: unknown service 'cache'" ]
 }
 
+@test "a key the agent does not know is refused: exit 4, naming the agent" {
+	"$DSC_SERVER" keygen "$BATS_TEST_TMPDIR/other.key"
+	run -4 env DSC_KEY_FILE="$BATS_TEST_TMPDIR/other.key" \
+	    "$(dirname "$DSC_SERVER")/dsc-lookup" --agent "$(agt_http 1)" web
+	[[ "$output" == "dsc-lookup: error: agent '$(agt_http 1)' refused the request: "* ]]
+}
+
 @test "dsc-members through the agent: servers first, then the agent's node" {
 	local out
 	for _ in $(seq 1 50); do
