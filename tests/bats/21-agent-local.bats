@@ -243,7 +243,7 @@ stop_http_server() {
 
 @test "a TTL check turns passing when fed and critical when it expires" {
 	api_ok PUT /v1/agent/service/register \
-	    '{"Name":"hb","Check":{"CheckID":"hb-ttl","TTL":"3s"}}'
+	    '{"Name":"hb","Check":{"CheckID":"hb-ttl","TTL":"10s"}}'
 	status_is hb-ttl critical
 	api_ok PUT "/v1/agent/check/pass/hb-ttl?note=alive"
 	status_is hb-ttl passing
