@@ -43,7 +43,6 @@ struct rpca_call {
 	struct rpcc_xfer x;
 	struct event *backoff_ev;
 	struct buf body;
-	char method[64 + 1];
 	uint64_t id, seq, generation;
 	int64_t deadline, backoff;
 	long attempt_ms;
@@ -258,8 +257,6 @@ rpca_call(struct rpca *c, const char *method, json_t *params, unsigned flags,
 	call->backoff = RPCC_BACKOFF_MIN_MS;
 	call->generation = c->generation;
 	call->server = rpcc_first(c->rc);
-	snprintf(call->method, sizeof(call->method), "%s",
-	    method != NULL ? method : "");
 	call->next = c->calls;
 	if (c->calls != NULL)
 		c->calls->prev = call;

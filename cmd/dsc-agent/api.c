@@ -539,7 +539,9 @@ forward_done(int rc, json_t *result, const struct rpcc_meta *meta,
 	} else if (p->f.shape == SHAPE_KV_RAW) {
 		send_raw(p, result, meta);
 	} else if ((body = shape_result(p, result, &status)) == NULL ||
-	    (text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL) {
+	    (text = json_dumps(body,
+	         JSON_ENCODE_ANY |
+	             (p->f.pretty ? JSON_INDENT(4) : JSON_COMPACT))) == NULL) {
 		json_decref(body);
 		api_reply_text(p->req, 500, "out of memory");
 	} else {

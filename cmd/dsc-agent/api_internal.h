@@ -83,6 +83,7 @@ struct api_fwd {
 	const char *member;      /* SHAPE_MEMBER */
 	bool read;               /* index headers, cache */
 	bool stale_ok;           /* may be answered from the cache */
+	bool pretty;             /* ?pretty: indented JSON */
 	const char *consistency; /* X-Consul-Effective-Consistency */
 	char node[API_NAME_MAX]; /* SHAPE_NODE_CHECKS */
 	json_t *rpc_id;          /* SHAPE_RPC: the request's id (a reference) */

@@ -117,6 +117,7 @@ read_params(struct api *api, struct httpd_req *req, struct api_fwd *f)
 	if (wait_ms == 0 || wait_ms > API_WAIT_MAX_MS)
 		wait_ms = wait_ms == 0 ? API_WAIT_DEFAULT_MS : API_WAIT_MAX_MS;
 	f->stale_ok = stale;
+	f->pretty = api_flag(q, "pretty");
 	f->consistency = stale ? "stale" : consistent ? "consistent" : "leader";
 	p = json_pack("{s:s}", "consistency",
 	    stale            ? "stale"
