@@ -1018,11 +1018,10 @@ local_reload(struct local *l, struct dsc_err *err)
 {
 	int rc = load_and_apply(l, err);
 
-	if (rc != 0) {
-		log_err("reload refused, nothing changed: %s", err->msg);
+	/* The caller reports the outcome (a log line, an HTTP answer). */
+	if (rc != 0)
 		return rc;
-	}
-	log_info("config dir reloaded: %zu services, %zu checks", l->svcs.n,
+	log_debug("config dir reloaded: %zu services, %zu checks", l->svcs.n,
 	    l->checks.n);
 	local_persist(l);
 	local_sync_request(l, true);
