@@ -85,6 +85,15 @@ register_web() {
 @test "--list prints every service with its tags" {
 	run -0 cli dsc-lookup --list
 	[[ "$output" == *$'web\tprod,v1'* || "$output" == *$'web\tv1,prod'* ]]
+	run -0 cli dsc-lookup --list --format json
+	[ "$(jpy '",".join(sorted(d["web"]))' <<<"$output")" = prod,v1 ]
+}
+
+@test "--stale answers from any server the same once it caught up" {
+	wait_converged
+	run -0 cli dsc-lookup --stale web
+	[ "${#lines[@]}" -eq 2 ]
+	[ "${lines[0]}" = 127.0.1.1:8080 ]
 }
 
 @test "an unknown service is a negative answer, -q keeps it quiet" {
