@@ -685,9 +685,13 @@ api_new(struct agent *a, struct dsc_err *err)
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 	    1024, (struct sockaddr *)&ss, len);
 	if (api->lev == NULL) {
+		char why[128];
+
 		e = errno;
+		snprintf(why, sizeof(why), "%s", strerror(e));
+		why[0] = (char)tolower((unsigned char)why[0]);
 		dsc_errorf(err, e == EADDRINUSE ? DSC_EIO : DSC_EINVAL,
-		    "unable to listen on '%s': %s%s", a->cfg.http, strerror(e),
+		    "unable to listen on '%s': %s%s", a->cfg.http, why,
 		    e == EADDRINUSE ? " (port busy)" : "");
 		api_free(api);
 		return NULL;
