@@ -47,6 +47,7 @@ struct resp {
 	char addr[32];
 	enum mode mode;
 	unsigned requests, auth_bad;
+	char last_peer[HTTPD_PEER_MAX];
 	json_t *last_params;
 	struct httpd_req *parked[PARK_MAX];
 	json_t *parked_id[PARK_MAX];
@@ -180,6 +181,7 @@ handler(struct httpd_req *req, void *arg)
 	size_t len;
 
 	r->requests++;
+	snprintf(r->last_peer, sizeof(r->last_peer), "%s", httpd_req_peer(req));
 	h.key_id = httpd_req_header(req, AUTH_HDR_KEY_ID);
 	h.timestamp = httpd_req_header(req, AUTH_HDR_TIMESTAMP);
 	h.nonce = httpd_req_header(req, AUTH_HDR_NONCE);
@@ -626,6 +628,39 @@ TEST(set_servers_moves_the_next_calls)
 	PUMP_UNTIL(o.done, 5000);
 	T_EQ(o.rc, 0);
 	T_STREQ(o.server, fx.r[1].addr);
+	T_EQ(fx.r[0].requests, 0);
+	outcome_clear(&o);
+	teardown();
+}
+
+TEST(outgoing_connections_leave_from_the_bind_address)
+{
+	static const int one[] = { 0 };
+	struct rpcc_options opt = RPCC_OPTIONS_INIT;
+	struct outcome o = { 0 };
+
+	opt.bind_ip = "127.0.0.5";
+	setup(one, 1, &opt);
+	start("status.leader", NULL, 0, &o);
+	PUMP_UNTIL(o.done, 5000);
+	T_EQ(o.rc, 0);
+	T_ASSERT(strncmp(fx.r[0].last_peer, "127.0.0.5:", 10) == 0);
+	outcome_clear(&o);
+	teardown();
+}
+
+TEST(an_address_not_on_this_host_cannot_be_bound)
+{
+	static const int one[] = { 0 };
+	struct rpcc_options opt = RPCC_OPTIONS_INIT;
+	struct outcome o = { 0 };
+
+	opt.bind_ip = "192.0.2.1"; /* TEST-NET-1: never local */
+	setup(one, 1, &opt);
+	start("status.leader", NULL, 0, &o);
+	PUMP_UNTIL(o.done, 5000);
+	T_EQ(o.rc, DSC_EINVAL);
+	T_ASSERT(strstr(o.msg, "unable to bind") != NULL);
 	T_EQ(fx.r[0].requests, 0);
 	outcome_clear(&o);
 	teardown();
