@@ -30,11 +30,13 @@
 #include "local.h"
 #include "log.h"
 
-#define PROG         "dsc-agent"
-#define VERSION      "0.1.0"
-#define NODE_ID_FILE "node-id"
+#define PROG                  "dsc-agent"
+#define VERSION               "0.1.0"
+#define NODE_ID_FILE          "node-id"
+/* Bound on one forwarded call, blocking queries' wait on top. */
+#define AGENT_CALL_TIMEOUT_MS 15000
 /* Bytes of a --config file read. */
-#define CONFIG_MAX   (1024 * 1024)
+#define CONFIG_MAX            (1024 * 1024)
 #define USAGE                                                                  \
 	"usage: dsc-agent [--config FILE] --name NAME --bind ADDR\n"           \
 	"                 [--http ADDR:PORT] --server ADDR:PORT...\n"          \
@@ -390,6 +392,9 @@ main(int argc, char **argv)
 	if ((a.base = event_base_new()) == NULL)
 		die(DSC_EIO, "unable to start the event loop");
 	ro.bind_ip = a.cfg.bind;
+	/* A server confirms a write within 10 s or says it timed out; give
+	 * it that, and a failover, before giving up. */
+	ro.timeout_ms = AGENT_CALL_TIMEOUT_MS;
 	a.up = rpca_new(a.base, a.key, (const char *const *)a.cfg.servers,
 	    a.cfg.n_servers, &ro, &err);
 	if (a.up == NULL)
