@@ -12,9 +12,11 @@
  * server that answered becomes the first tried by the next call.
  *
  * Built on libcurl's multi interface driven by the caller's event_base
- * (curl_multi_socket_action, the hiperfifo pattern): connections are kept
- * alive and reused across calls, so a busy agent talks to its servers over
- * a small pool of warm connections.
+ * (curlev.h, the hiperfifo pattern), with rpcc's own envelope, signing and
+ * decoding (rpcc_internal.h): connections are kept alive and reused across
+ * calls, so a busy agent talks to its servers over a small pool of warm
+ * connections (up to 64 idle ones are kept). Each call in flight holds one
+ * connection of its own: HTTP/1.1 answers one request at a time.
  *
  * Not thread-safe; everything runs on the loop of @base.
  */
