@@ -252,16 +252,22 @@ list(const struct opts *o, struct rpcc *r)
 
 	if ((names = calloc(n + 1, sizeof(*names))) == NULL)
 		cli_fatal(&o->cli, DSC_ENOMEM, "out of memory");
-	json_object_foreach(svcs, name, tags) names[i++] = name;
+	json_object_foreach(svcs, name, tags)
+	{
+		names[i++] = name;
+	}
 	qsort(names, n, sizeof(*names), by_name);
 	if (o->fmt == CLI_FMT_JSON)
 		rc = cli_json_line(&out, svcs);
 	for (i = 0; rc == 0 && o->fmt != CLI_FMT_JSON && i < n; i++) {
 		rc = buf_addstr(&out, names[i]);
 		tags = json_object_get(svcs, names[i]);
-		json_array_foreach(tags, k, t) if (rc == 0 && json_is_string(t))
-		    rc = buf_addf(&out, "%c%s", k == 0 ? '\t' : ',',
-		        json_string_value(t));
+		json_array_foreach(tags, k, t)
+		{
+			if (rc == 0 && json_is_string(t))
+				rc = buf_addf(&out, "%c%s", k == 0 ? '\t' : ',',
+				    json_string_value(t));
+		}
 		if (rc == 0)
 			rc = buf_addch(&out, '\n');
 	}

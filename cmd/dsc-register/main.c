@@ -282,8 +282,13 @@ file_regs(json_t *root, json_t **regs, size_t max)
 	{
 		if (strcasecmp(key, "service") == 0 && n < max)
 			regs[n++] = v;
-		if (strcasecmp(key, "services") == 0)
-			json_array_foreach(v, i, e) if (n < max) regs[n++] = e;
+		if (strcasecmp(key, "services") != 0)
+			continue;
+		json_array_foreach(v, i, e)
+		{
+			if (n < max)
+				regs[n++] = e;
+		}
 	}
 	return n;
 }

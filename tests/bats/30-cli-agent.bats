@@ -99,6 +99,17 @@ EOF
 	[ "$output" = "dsc-lookup: unknown service 'cache'" ]
 }
 
+@test "a file with a services list registers each of them" {
+	cat >"$BATS_TEST_TMPDIR/two.json" <<'EOF'
+{"Services": [{"Name": "q1", "Port": 7001}, {"Name": "q2", "Port": 7002}]}
+EOF
+	cli dsc-register --file "$BATS_TEST_TMPDIR/two.json"
+	run -0 cli dsc-lookup q1
+	[ "$output" = "$(agt_ip 1):7001" ]
+	run -0 cli dsc-lookup q2
+	[ "$output" = "$(agt_ip 1):7002" ]
+}
+
 @test "a key the agent does not know is refused: exit 4, naming the agent" {
 	"$DSC_SERVER" keygen "$BATS_TEST_TMPDIR/other.key"
 	run -4 env DSC_KEY_FILE="$BATS_TEST_TMPDIR/other.key" \
