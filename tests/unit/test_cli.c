@@ -332,8 +332,8 @@ TEST(hostile_answers_are_protocol_errors)
 		"[{\"Node\":{\"Address\":\"a\"},\"Service\":{\"Port\":\"1\"}}]",
 		"[{\"Node\":{\"Address\":\"a\"}}]",
 		"[{\"Node\":{\"Address\":\"a\\nb\"},\"Service\":{\"Port\":1}}]",
-		"[{\"Node\":{\"Address\":\"a\"},\"Service\":{\"Port\":1,"
-		"\"Address\":\"x\\ty\"}}]",
+		("[{\"Node\":{\"Address\":\"a\"},\"Service\":{\"Port\":1,"
+		 "\"Address\":\"x\\ty\"}}]"),
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
