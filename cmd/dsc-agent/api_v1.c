@@ -140,15 +140,13 @@ static bool
 add_tags(struct httpd_req *req, json_t *p)
 {
 	const char *cur = httpd_req_query(req);
-	char name[16], v[QV_MAX];
+	char name[QV_MAX], v[QV_MAX];
 	json_t *tags = json_array();
 	int rc;
 
 	while ((rc = httpd_query_next(
 	            &cur, name, sizeof(name), v, sizeof(v))) != DSC_ENOTFOUND) {
-		if (rc == DSC_ETOOBIG)
-			continue; /* a name longer than "tag" */
-		if (rc != 0) {
+		if (rc != 0) { /* a bad escape, or a tag over API_NAME_MAX */
 			json_decref(tags);
 			json_decref(p);
 			api_reply_text(req, 400, "Invalid query string");
