@@ -111,6 +111,43 @@ expect_words() {
 	fi
 }
 
+# zsh_complete LINE WORD...: types LINE and two TABs into an interactive
+# zsh (under zpty) that loads completions/_dsc, and succeeds once every
+# WORD has appeared on its screen; fails, showing the screen, when one has
+# not within $ZSH_WAIT seconds (default 20).
+zsh_complete() {
+	local script=$BATS_TEST_TMPDIR/complete.zsh
+	cat >"$script" <<'EOF'
+zmodload zsh/zpty || exit 2
+local dir=$1 line=$2 out= chunk w deadline
+shift 2
+zpty z 'zsh -f -i' || exit 2
+zpty -w z "PROMPT='> '; fpath=(${(q)dir} \$fpath);
+    autoload -U compinit; compinit -u -D; print -r -- RE''ADY"
+deadline=$(( SECONDS + ${ZSH_WAIT:-20} ))
+while (( SECONDS < deadline )); do
+	zpty -r -t z chunk && out+=$chunk || sleep 0.1
+	[[ $out == *READY* ]] && break
+done
+zpty -w -n z "$line"$'\t\t'
+out=
+while (( SECONDS < deadline )); do
+	zpty -r -t z chunk && out+=$chunk || sleep 0.1
+	for w in "$@"; do
+		[[ $out == *$w* ]] || continue 2
+	done
+	zpty -d z
+	exit 0
+done
+zpty -d z
+print -r -- "missing some of: $*; screen:" >&2
+print -r -- "${out//$'\e'\[[0-9;?]#[a-zA-Z]/}" >&2
+exit 1
+EOF
+	PATH="$DSC_BIN_DIR:$PATH" timeout -k 5 60 zsh -f "$script" \
+	    "$DSC_TOP/completions" "$@"
+}
+
 # ---- (a) every option is documented and completed ---------------------------
 
 @test "dsc-server: every --help option is in dsc-server.8, dsc.bash and _dsc" {
@@ -239,6 +276,30 @@ expect_words() {
 	done
 	DSC_HTTP_ADDR=$(agt_http 1) DSC_KEY_FILE=$DSC_KEY \
 	    expect_words 'cache' dsc-register --deregister ca
+}
+
+@test "zsh: options, values and sub-commands" {
+	command -v zsh >/dev/null || skip "zsh not installed"
+	zsh -f -c 'zmodload zsh/zpty' 2>/dev/null || skip "zsh lacks zpty"
+	run -0 zsh_complete 'dsc-lookup --format ' addr json srv env
+	run -0 zsh_complete 'dsc-register --check-' --check-http --check-tcp \
+	    --check-ttl --check-script
+	run -0 zsh_complete 'dsc-server --wal' --wal-segment-size
+	run -0 zsh_complete 'dsc-register maint' maintenance
+	run -0 zsh_complete 'dsc-agent --log-level ' debug error info warn
+	run -0 zsh_complete 'dsc-members --format ' table json
+	# The check can fail: a word that is not offered is missed (and
+	# waited for only briefly: it never comes).
+	ZSH_WAIT=3 run -1 zsh_complete 'dsc-members --format ' srv
+}
+
+@test "zsh: live names from a real server" {
+	command -v zsh >/dev/null || skip "zsh not installed"
+	zsh -f -c 'zmodload zsh/zpty' 2>/dev/null || skip "zsh lacks zpty"
+	srv_running 5 || skip "needs the server of the tests above"
+	dsc_setup_file
+	run -0 zsh_complete "dsc-lookup --server $(srv_addr 5) \
+	    --key-file $DSC_KEY " web
 }
 
 @test "bash: live names are silent and bounded when nobody answers" {
