@@ -2,8 +2,9 @@
 # 31-docs.bats - the documentation agrees with the programs (STYLE.md 2.8,
 # "one truth"): every long option a program's --help prints is in its man
 # page and in both completion files; the bash completion offers the words
-# it should, asks a real server for live service names, and stays silent
-# and bounded when nobody answers; every man page passes mandoc -Tlint;
+# it should, asks a real server and agent for live service names, and stays
+# silent and bounded when nobody answers; the zsh completion, typed into a
+# real zsh under zpty, offers them too; every man page passes mandoc -Tlint;
 # make install puts pages and completions in place and uninstall removes
 # them. A program that is not built is skipped, saying so.
 
