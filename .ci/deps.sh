@@ -7,6 +7,8 @@ set -eu
 
 PKGS='pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev'
 PKGS="$PKGS libsodium-dev bats mandoc shellcheck"
+# zsh: tests/bats/31-docs.bats types into a real zsh to test _dsc.
+PKGS="$PKGS zsh"
 
 if [ "$#" -gt 0 ]; then
 	PKGS=$*
