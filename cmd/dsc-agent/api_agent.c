@@ -93,10 +93,14 @@ json_t *
 api_agent_self(struct api *api)
 {
 	const struct agent_config *c = &api->a->cfg;
+	struct httpd_stats hs;
 
+	/* Stats values are objects of strings and numbers, as Consul's. */
+	httpd_stats(api->h, &hs);
 	return json_pack("{s:{s:s, s:s, s:s, s:b, s:s, s:s, s:s}, "
 	                 "s:{s:s, s:s, s:i, s:{s:s, s:s, s:s}, s:i}, "
-	                 "s:n, s:{}, s:{s:{s:s, s:b, s:i}}, s:{}}",
+	                 "s:n, s:{}, s:{s:{s:s, s:b, s:i}, s:{s:I, s:I, s:I, "
+	                 "s:I, s:I}}, s:{}}",
 	    "Config", "Datacenter", c->datacenter, "NodeName", c->name,
 	    "NodeID", c->node_id, "Server", 0, "Version", "1.0.0-dsc",
 	    "Revision", "", "PrimaryDatacenter", c->datacenter, "Member",
@@ -105,7 +109,11 @@ api_agent_self(struct api *api)
 	    "Meta", "Stats", "agent", "current_server",
 	    rpca_current_server(api->a->up), "in_sync",
 	    local_in_sync(api->a->local), "pending_calls",
-	    (int)rpca_pending(api->a->up), "DebugConfig");
+	    (int)rpca_pending(api->a->up), "http", "open_conns",
+	    (json_int_t)hs.conns_open, "requests", (json_int_t)hs.requests,
+	    "parked", (json_int_t)hs.parked, "client_gone",
+	    (json_int_t)hs.client_gone, "forwarded", (json_int_t)api->forwarded,
+	    "DebugConfig");
 }
 
 static bool
