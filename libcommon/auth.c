@@ -905,10 +905,58 @@ struct replay_entry {
 	uint32_t tnext;		/* list of one second of timestamps */
 };
 
+static uint32_t
+bucket(const struct replay_cache *rc, const uint8_t nonce[16])
+{
+	uint8_t h[crypto_shorthash_BYTES];
+
+	crypto_shorthash(h, nonce, AUTH_REQ_NONCE_SIZE, rc->hkey);
+	return (uint32_t)get_u64le(h) & rc->hmask;
+}
+
+/* Sizes the pool to @alloc entries and the table to the power of two at or
+ * above it, rehashing every live nonce; the pool keeps its indexes, so the
+ * expiry lists stay as they are. On failure nothing changed. */
+static int
+replay_resize(struct replay_cache *rc, uint32_t alloc)
+{
+	struct replay_entry *pool;
+	uint32_t *heads, nb = 1;
+
+	while (nb < alloc)
+		nb <<= 1;
+	heads = dsc_calloc(nb, sizeof(*heads));
+	if (heads == NULL)
+		return DSC_ENOMEM;
+	pool = dsc_reallocarray(rc->pool, alloc, sizeof(*pool));
+	if (pool == NULL) {
+		dsc_free(heads);
+		return DSC_ENOMEM;
+	}
+	rc->pool = pool;
+	dsc_free(rc->heads);
+	rc->heads = heads;
+	rc->hmask = nb - 1;
+	for (uint32_t i = 0; i < nb; i++)
+		heads[i] = NIL;
+	for (int s = 0; s < AUTH_REPLAY_SLOTS; s++)
+		for (uint32_t i = rc->ring[s]; i != NIL; i = pool[i].tnext) {
+			pool[i].hash = bucket(rc, pool[i].nonce);
+			pool[i].hnext = heads[pool[i].hash];
+			heads[pool[i].hash] = i;
+		}
+	/* The new entries go to the front of the free list, in order. */
+	for (uint32_t i = alloc; i-- > rc->alloc;) {
+		pool[i].hnext = rc->free_head;
+		rc->free_head = i;
+	}
+	rc->alloc = alloc;
+	return 0;
+}
+
 int
 replay_cache_init(struct replay_cache *rc, uint32_t cap, struct dsc_err *err)
 {
-	uint32_t nb = 1;
 	int r;
 
 	if ((r = auth_init(err)) != 0)
@@ -917,29 +965,19 @@ replay_cache_init(struct replay_cache *rc, uint32_t cap, struct dsc_err *err)
 		return dsc_errorf(err, DSC_EINVAL,
 		    "replay cache of %lu nonces outside [1, %lu]",
 		    (unsigned long)cap, (unsigned long)AUTH_REPLAY_MAX_CAP);
-	while (nb < cap)
-		nb <<= 1;
 	memset(rc, 0, sizeof(*rc));
-	rc->pool = dsc_calloc(cap, sizeof(*rc->pool));
-	rc->heads = dsc_calloc(nb, sizeof(*rc->heads));
-	if (rc->pool == NULL || rc->heads == NULL) {
-		dsc_free(rc->pool);
-		dsc_free(rc->heads);
-		memset(rc, 0, sizeof(*rc));
+	rc->free_head = NIL;
+	for (int i = 0; i < AUTH_REPLAY_SLOTS; i++)
+		rc->ring[i] = NIL;
+	randombytes_buf(rc->hkey, sizeof(rc->hkey));
+	if (replay_resize(rc, cap < AUTH_REPLAY_INIT_CAP ? cap :
+		AUTH_REPLAY_INIT_CAP) != 0) {
+		sodium_memzero(rc, sizeof(*rc));
 		return dsc_errorf(err, DSC_ENOMEM,
 		    "unable to allocate a replay cache of %lu nonces",
 		    (unsigned long)cap);
 	}
 	rc->cap = cap;
-	rc->hmask = nb - 1;
-	for (uint32_t i = 0; i < nb; i++)
-		rc->heads[i] = NIL;
-	for (uint32_t i = 0; i < cap; i++)
-		rc->pool[i].hnext = i + 1 < cap ? i + 1 : NIL;
-	rc->free_head = 0;
-	for (int i = 0; i < AUTH_REPLAY_SLOTS; i++)
-		rc->ring[i] = NIL;
-	randombytes_buf(rc->hkey, sizeof(rc->hkey));
 	return 0;
 }
 
@@ -955,15 +993,6 @@ uint32_t
 replay_cache_count(const struct replay_cache *rc)
 {
 	return rc->n;
-}
-
-static uint32_t
-bucket(const struct replay_cache *rc, const uint8_t nonce[16])
-{
-	uint8_t h[crypto_shorthash_BYTES];
-
-	crypto_shorthash(h, nonce, AUTH_REQ_NONCE_SIZE, rc->hkey);
-	return (uint32_t)get_u64le(h) & rc->hmask;
 }
 
 /* Forgets every nonce stamped with second @t (one ring slot). */
@@ -1032,6 +1061,14 @@ replay_cache_add(struct replay_cache *rc,
 		if (memcmp(rc->pool[i].nonce, nonce, AUTH_REQ_NONCE_SIZE) == 0)
 			return dsc_errorf(err, DSC_EAUTH,
 			    "replayed request nonce");
+	if (rc->free_head == NIL && rc->alloc < rc->cap) {
+		if (replay_resize(rc, rc->alloc > rc->cap / 2 ? rc->cap :
+			rc->alloc * 2) != 0)
+			return dsc_errorf(err, DSC_ENOMEM,
+			    "unable to grow the replay cache past %lu nonces",
+			    (unsigned long)rc->alloc);
+		h = bucket(rc, nonce);
+	}
 	if (rc->free_head == NIL)
 		return dsc_errorf(err, DSC_EBUSY,
 		    "replay cache full (%lu nonces in the last %d s); "

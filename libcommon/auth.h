@@ -293,16 +293,22 @@ int auth_req_verify(const struct auth_rpc_key *k,
  * a forgotten nonce nor make the cache forget early; requests older than
  * the high-water mark allows are refused as stale instead.
  *
- * Memory is fixed at init: @cap entries in a pool, a hash table of chains
- * keyed with SipHash and a random key (so chosen nonces cannot make long
- * chains), and one list per second of timestamp for expiry. Check, insert
- * and expiry are O(1) amortized. When @cap nonces are live, new requests
- * get DSC_EBUSY: refusing service for a moment is recoverable (clients
- * retry), forgetting a live nonce would let a captured request be replayed.
- * Size @cap for the peak request rate times 61 s.
+ * Memory grows with the load: the pool starts at AUTH_REPLAY_INIT_CAP
+ * entries (or @cap, if smaller) and doubles, with its hash table, whenever
+ * it fills, up to @cap; an idle server keeps a few kilobytes, a busy one
+ * what its request rate needs, and never more than @cap entries. The hash
+ * table is SipHash-keyed with a random key (so chosen nonces cannot make
+ * long chains), with one list per second of timestamp for expiry. Check,
+ * insert and expiry are O(1) amortized. When @cap nonces are live, new
+ * requests get DSC_EBUSY: refusing service for a moment is recoverable
+ * (clients retry), forgetting a live nonce would let a captured request be
+ * replayed. @cap bounds memory (40 bytes a nonce, plus the table); it
+ * admits cap / 61 requests a second, sustained.
  */
 #define AUTH_REPLAY_SLOTS 64	/* power of two > 2 * AUTH_REQ_SKEW + 1 */
-#define AUTH_REPLAY_DEFAULT_CAP 65536u
+/* 4M nonces: ~68,000 signed requests a second per server, ~180 MB at most. */
+#define AUTH_REPLAY_DEFAULT_CAP (1u << 22)
+#define AUTH_REPLAY_INIT_CAP 1024u
 #define AUTH_REPLAY_MAX_CAP (1u << 24)
 
 struct replay_entry;
@@ -310,14 +316,15 @@ struct replay_entry;
 struct replay_cache {
 	struct replay_entry *pool;
 	uint32_t *heads;
-	uint32_t cap, n, hmask, free_head;
+	uint32_t cap, alloc, n, hmask, free_head;
 	uint32_t ring[AUTH_REPLAY_SLOTS];
 	int64_t hwm;
 	bool started;
 	uint8_t hkey[16];
 };
 
-/* @cap in [1, AUTH_REPLAY_MAX_CAP]: DSC_EINVAL; DSC_ENOMEM. */
+/* @cap (the most live nonces) in [1, AUTH_REPLAY_MAX_CAP]: DSC_EINVAL;
+ * DSC_ENOMEM. */
 int replay_cache_init(struct replay_cache *rc, uint32_t cap,
 		      struct dsc_err *err);
 void replay_cache_release(struct replay_cache *rc);

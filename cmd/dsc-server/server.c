@@ -983,7 +983,7 @@ server_start(struct server *s, struct dsc_err *err)
 	if ((rv = load_state(s, err)) != 0)
 		return rv;
 	if ((rv = auth_rpc_key_init(&s->rpc_key, s->key, NULL, err)) != 0 ||
-	    (rv = replay_cache_init(&s->replay, 65536, err)) != 0)
+	    (rv = replay_cache_init(&s->replay, AUTH_REPLAY_DEFAULT_CAP, err)) != 0)
 		return rv;
 	s->drain_ev = event_new(s->base, -1, 0, drain_cb, s);
 	s->retry_ev = evtimer_new(s->base, retry_cb, s);

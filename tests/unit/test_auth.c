@@ -1190,18 +1190,25 @@ TEST(replay_cache_full_refuses)
  * back, timestamps around the clock, nonces drawn from a small set so
  * replays are common.
  */
-TEST(replay_cache_matches_model)
+struct model_entry {
+	uint32_t nonce;
+	int64_t ts;
+};
+
+/* @slow: the clock moves about once in @slow operations instead of every
+ * other one, so many nonces are live at once. */
+static void
+replay_model_run(uint32_t cap, uint32_t nonces, int ops, unsigned slow)
 {
-	enum { CAP = 64, OPS = 50000, NONCES = 200 };
-	struct { uint32_t nonce; int64_t ts; } model[CAP];
+	struct model_entry *model = calloc(cap, sizeof(*model));
 	size_t nm = 0;
 	struct replay_cache rc;
 	int64_t now = 10000, hwm = 10000;
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 
-	setup();
-	T_EQ(replay_cache_init(&rc, CAP, NULL), 0);
-	for (int op = 0; op < OPS; op++) {
+	T_ASSERT(model != NULL);
+	T_EQ(replay_cache_init(&rc, cap, NULL), 0);
+	for (int op = 0; op < ops; op++) {
 		uint8_t n[AUTH_REQ_NONCE_SIZE];
 		uint32_t id;
 		int64_t ts;
@@ -1211,10 +1218,10 @@ TEST(replay_cache_matches_model)
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 		if (x % 50 == 0)
 			now -= (int64_t)(x >> 8) % 40;
-		else
+		else if (slow == 0 || (x >> 40) % slow == 0)
 			now += (int64_t)(x >> 8) % 3;
 		ts = now + (int64_t)((x >> 16) % 71) - 35;
-		id = (uint32_t)((x >> 32) % NONCES);
+		id = (uint32_t)((x >> 32) % nonces);
 		nonce_of(id, n);
 		/* The model. */
 		if (now > hwm)
@@ -1229,7 +1236,7 @@ TEST(replay_cache_matches_model)
 		if (ts < hwm - AUTH_REQ_SKEW || ts > now + AUTH_REQ_SKEW ||
 		    seen)
 			want = DSC_EAUTH;
-		else if (nm == CAP)
+		else if (nm == cap)
 			want = DSC_EBUSY;
 		else {
 			want = 0;
@@ -1243,6 +1250,51 @@ TEST(replay_cache_matches_model)
 			       "model %d", op, (long long)now, (long long)ts,
 			       id, got, want);
 		T_EQ(replay_cache_count(&rc), nm);
+	}
+	replay_cache_release(&rc);
+	free(model);
+}
+
+TEST(replay_cache_matches_model)
+{
+	setup();
+	replay_model_run(64, 200, 50000, 0);
+}
+
+/* Above AUTH_REPLAY_INIT_CAP the cache grows while nonces are live. */
+TEST(replay_cache_grows_and_matches_model)
+{
+	setup();
+	replay_model_run(3 * AUTH_REPLAY_INIT_CAP, 1u << 20, 200000, 40);
+	setup();
+	replay_model_run(AUTH_REPLAY_INIT_CAP + 1, 1u << 20, 100000, 40);
+}
+
+TEST(replay_cache_growth_allocation_failure)
+{
+	struct replay_cache rc;
+	struct dsc_err err = DSC_ERR_INIT;
+	uint8_t n[AUTH_REQ_NONCE_SIZE];
+
+	setup();
+	T_EQ(replay_cache_init(&rc, 4 * AUTH_REPLAY_INIT_CAP, NULL), 0);
+	for (uint32_t i = 0; i < AUTH_REPLAY_INIT_CAP; i++) {
+		nonce_of(i, n);
+		T_EQ(replay_cache_add(&rc, n, 500, 500, NULL), 0);
+	}
+	nonce_of(AUTH_REPLAY_INIT_CAP, n);
+	dsc_mem_fail_after(0);
+	T_EQ(replay_cache_add(&rc, n, 500, 500, &err), DSC_ENOMEM);
+	dsc_mem_fail_after(-1);
+	T_EQ(replay_cache_count(&rc), AUTH_REPLAY_INIT_CAP);
+	/* Nothing was lost: old nonces are still refused, new ones fit. */
+	nonce_of(7, n);
+	T_EQ(replay_cache_add(&rc, n, 500, 500, NULL), DSC_EAUTH);
+	nonce_of(AUTH_REPLAY_INIT_CAP, n);
+	T_EQ(replay_cache_add(&rc, n, 500, 500, NULL), 0);
+	for (uint32_t i = 0; i <= AUTH_REPLAY_INIT_CAP; i++) {
+		nonce_of(i, n);
+		T_EQ(replay_cache_add(&rc, n, 500, 501, NULL), DSC_EAUTH);
 	}
 	replay_cache_release(&rc);
 }
