@@ -4,6 +4,7 @@
  * cli_fmt.c.
  */
 #include "cli.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -310,18 +311,9 @@ cli_finish(struct cli *c)
 /* ---- calls -------------------------------------------------------------- */
 
 uint64_t
-cli_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-uint64_t
 cli_remaining_ms(const struct cli *c)
 {
-	uint64_t now = cli_now_ms();
+	uint64_t now = dsc_mono_ms();
 
 	return now >= c->deadline_ms ? 0 : c->deadline_ms - now;
 }
@@ -336,7 +328,7 @@ cli_connect(struct cli *c)
 	size_t n = 0;
 	struct rpcc *r;
 
-	c->deadline_ms = cli_now_ms() + c->timeout_ms;
+	c->deadline_ms = dsc_mono_ms() + c->timeout_ms;
 	if (c->key_file == NULL)
 		cli_fatal(c, DSC_EINVAL,
 		    "no key file: give --key-file or set DSC_KEY_FILE");

@@ -92,7 +92,7 @@ struct cli {
 	size_t n_servers;
 	const char *key_file; /* borrowed from argv or the environment */
 	uint64_t timeout_ms;
-	uint64_t deadline_ms; /* cli_now_ms() + timeout_ms at cli_connect */
+	uint64_t deadline_ms; /* dsc_mono_ms() + timeout_ms at cli_connect */
 	bool quiet;
 	bool agent_given;
 };
@@ -134,8 +134,6 @@ int cli_call(const struct cli *c, struct rpcc *r, const char *method,
 
 /* Milliseconds of -t left, 0 once it has passed. */
 uint64_t cli_remaining_ms(const struct cli *c);
-/* A monotonic clock in milliseconds. */
-uint64_t cli_now_ms(void);
 
 /* "prog: error: MSG" and exit with @err's class. */
 _Noreturn void cli_die(const struct cli *c, const struct dsc_err *err);

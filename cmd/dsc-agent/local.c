@@ -23,6 +23,7 @@
 
 #include "catalog.h"
 #include "checks.h"
+#include "clock.h"
 #include "log.h"
 #include "mem.h"
 
@@ -35,15 +36,6 @@
 	"Maintenance mode is enabled for this service, but no reason was "     \
 	"provided. This is a default message."
 #define STATE_VERSION 1
-
-uint64_t
-local_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static const char *
 svc_key(const void *p)
@@ -175,7 +167,7 @@ on_report(const char *status, const char *output, void *arg)
 	if (strcmp(status, "critical") != 0)
 		c->critical_since = 0;
 	else if (c->critical_since == 0)
-		c->critical_since = local_now_ms();
+		c->critical_since = dsc_mono_ms();
 	c->st_gen = ++l->gen;
 	local_sync_request(l, false);
 }
@@ -208,7 +200,7 @@ check_prepare(struct local *l, struct svc_check *def, enum local_origin origin,
 	c->origin = origin;
 	c->def = *def;
 	if (strcmp(c->status, "critical") == 0)
-		c->critical_since = local_now_ms();
+		c->critical_since = dsc_mono_ms();
 	c->run = checker_start(l->a->checker, &c->def.def, on_report, c, err);
 	if (c->run == NULL) {
 		dsc_err_wrap(err, "check '%s'", def->id);

@@ -85,7 +85,6 @@ struct local {
 };
 
 /* local.c */
-uint64_t local_now_ms(void);
 struct lsvc *local_svc(struct local *l, const char *id);
 struct lcheck *local_check(struct local *l, const char *id);
 int local_persist(struct local *l);

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mem.h"
 
@@ -904,7 +905,7 @@ static void
 on_reap(evutil_socket_t fd, short what, void *arg)
 {
 	struct local *l = arg;
-	uint64_t now = local_now_ms();
+	uint64_t now = dsc_mono_ms();
 	bool again = true, any = false;
 
 	(void)fd;

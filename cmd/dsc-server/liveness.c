@@ -24,7 +24,7 @@
 #include <jansson.h>
 
 #include "catalog.h"
-#include "cli.h"
+#include "clock.h"
 #include "hmap.h"
 #include "log.h"
 #include "raft.h"
@@ -120,7 +120,7 @@ liveness_on_role(struct server *s)
 		forget_all(l);
 		return;
 	}
-	l->leader_since_ms = cli_now_ms();
+	l->leader_since_ms = dsc_mono_ms();
 	log_info("liveness: every node has %u ms to send a heartbeat",
 	    s->cfg.node_ttl_ms);
 }
@@ -192,7 +192,7 @@ liveness_heartbeat(struct server *s, const struct liveness_beat *b,
 	    raft_applied_index(s->raft) >= raft_commit_index(s->raft)) {
 		if ((e = beat_get(l, lname, err)) == NULL)
 			return err->code;
-		e->last_ms = cli_now_ms();
+		e->last_ms = dsc_mono_ms();
 		snprintf(key, sizeof(key), "node:%s", b->node);
 		*index = catalog_index(s->catalog, key);
 		return 0;
@@ -208,7 +208,7 @@ liveness_heartbeat(struct server *s, const struct liveness_beat *b,
 		}
 		return err->code;
 	}
-	e->last_ms = cli_now_ms();
+	e->last_ms = dsc_mono_ms();
 	if (st == CATALOG_STATE_CRITICAL || st == CATALOG_STATE_WARNING)
 		log_info("liveness: node '%s' is alive again", b->node);
 	return 0;
@@ -296,7 +296,7 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct liveness *l = arg;
 	struct server *s = l->s;
-	struct sweep sw = { l, cli_now_ms(), s->cfg.node_ttl_ms, 0 };
+	struct sweep sw = { l, dsc_mono_ms(), s->cfg.node_ttl_ms, 0 };
 
 	(void)fd;
 	(void)what;
