@@ -600,6 +600,28 @@ peers_send_raft(struct peers *p, const struct raft_msg *m)
 	p->in_api--;
 }
 
+void
+peers_flush(struct peers *p)
+{
+	for (struct link *l = p->links; l != NULL; l = l->next) {
+		struct evbuffer *out;
+
+		if (l->state != LINK_OPEN || l->bev == NULL)
+			continue;
+		out = bufferevent_get_output(l->bev);
+		if (evbuffer_get_length(out) == 0)
+			continue;
+		/* A socket bufferevent keeps the front of its output frozen
+		 * so only its write callback drains it; thaw it for one
+		 * non-blocking write and freeze it again. An error is left
+		 * for that callback to find on its next try. */
+		if (evbuffer_unfreeze(out, 1) != 0)
+			continue;
+		(void)evbuffer_write(out, bufferevent_getfd(l->bev));
+		(void)evbuffer_freeze(out, 1);
+	}
+}
+
 bool
 peers_send(
     struct peers *p, uint64_t to, uint8_t kind, const void *data, size_t len)

@@ -74,6 +74,13 @@ void peers_set_intro(struct peers *p, const char *json);
 /* Encodes and sends a Raft message to m->to; dropped (and counted) when
  * there is no live link or the queue to that peer is over its limit. */
 void peers_send_raft(struct peers *p, const struct raft_msg *m);
+/*
+ * Hands what is queued on every open link to the kernel now, without
+ * blocking (what the socket does not take stays queued for the loop).
+ * For a caller about to block the loop, e.g. on fsync, that wants the
+ * messages on their way meanwhile.
+ */
+void peers_flush(struct peers *p);
 /* Sends frame @kind + @len bytes to @to; false when dropped. */
 bool peers_send(struct peers *p, uint64_t to, uint8_t kind, const void *data,
 		size_t len);

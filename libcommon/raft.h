@@ -213,7 +213,11 @@ struct raft_read {
  *  2. hard (when hard_changed) and entries: save. entries[0].index may be at
  *     or below the last saved index: the saved log from there on is replaced.
  *     When must_sync, fsync before going on.
- *  3. msgs: send (any order, any loss; the core copes).
+ *  3. msgs: send (any order, any loss; the core copes). A leader's APPEND
+ *     and HEARTBEAT messages may go before step 2 when the batch changes
+ *     no hard state and carries no snapshot (thesis 10.2.1): the leader
+ *     counts its own entries in the quorum only from raft_advance(), so
+ *     followers may write them in parallel with its own save.
  *  4. restore the state machine from snapshot if present, then apply
  *     committed in order.
  *  5. reads: answer each once the applied index reaches read.index.
