@@ -13,6 +13,8 @@
  */
 #include "rpca.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,8 +30,24 @@
 /* Idle connections kept warm for the next calls. */
 #define RPCA_MAXCONNECTS 64
 
+/*
+ * A writer identity. The catalog refuses a Seq below the highest it applied
+ * for a ClientID, so writes of one ClientID must reach it in order; with
+ * many writes in flight at once they would not. Each write in flight
+ * therefore holds a lane of its own, ClientID "<client id>-<lane>", whose
+ * Seq rises by one per write; a lane is reused once its write ended.
+ */
+struct rpca_lane {
+	uint64_t seq;
+	uint32_t next_free;
+};
+
+#define NO_LANE UINT32_MAX
+
 struct rpca {
 	struct event_base *base;
+	struct rpca_lane *lanes;
+	uint32_t n_lanes, free_lane;
 	struct rpcc *rc; /* key, servers, ids, Seq; its own handle unused */
 	struct curlev *cv;
 	struct rpca_call *calls; /* in flight, a doubly linked list */
@@ -44,6 +62,7 @@ struct rpca_call {
 	struct event *backoff_ev;
 	struct buf body;
 	uint64_t id, seq, generation;
+	uint32_t lane; /* NO_LANE for a read */
 	int64_t deadline, backoff;
 	long attempt_ms;
 	size_t server, in_pass;
@@ -73,9 +92,41 @@ call_unlink(struct rpca_call *call)
 	c->pending--;
 }
 
+/* A free lane, or NO_LANE when RPCA_LANES_MAX writes are in flight or
+ * memory is short. */
+static uint32_t
+lane_take(struct rpca *c)
+{
+	struct rpca_lane *l;
+	uint32_t i;
+
+	if (c->free_lane != NO_LANE) {
+		i = c->free_lane;
+		c->free_lane = c->lanes[i].next_free;
+		return i;
+	}
+	if (c->n_lanes >= RPCA_LANES_MAX)
+		return NO_LANE;
+	l = dsc_reallocarray(c->lanes, c->n_lanes + 1, sizeof(*l));
+	if (l == NULL)
+		return NO_LANE;
+	c->lanes = l;
+	l[c->n_lanes].seq = 0;
+	return c->n_lanes++;
+}
+
+static void
+lane_put(struct rpca *c, uint32_t i)
+{
+	c->lanes[i].next_free = c->free_lane;
+	c->free_lane = i;
+}
+
 static void
 call_free(struct rpca_call *call)
 {
+	if (call->lane != NO_LANE)
+		lane_put(call->c, call->lane);
 	if (call->in_multi)
 		curlev_remove(call->c->cv, call->x.curl);
 	call_unlink(call);
@@ -252,6 +303,7 @@ rpca_call(struct rpca *c, const char *method, json_t *params, unsigned flags,
 		return NULL;
 	}
 	call->c = c;
+	call->lane = NO_LANE;
 	call->fn = fn;
 	call->arg = arg;
 	call->backoff = RPCC_BACKOFF_MIN_MS;
@@ -264,10 +316,24 @@ rpca_call(struct rpca *c, const char *method, json_t *params, unsigned flags,
 	c->pending++;
 	call->deadline = rpcc_now_ms() + rpcc_opts(c->rc)->timeout_ms +
 	    rpcc_wait_extension(params);
-	if (rpcc_build(c->rc, method, params, flags, &call->body, err) != 0)
+	if (flags & RPCC_WRITE) {
+		char client_id[RPCC_CLIENT_ID_LEN + 16];
+
+		if ((call->lane = lane_take(c)) == NO_LANE) {
+			dsc_errorf(err, DSC_EBUSY,
+			    "%d writes in flight already", RPCA_LANES_MAX);
+			goto fail;
+		}
+		call->seq = ++c->lanes[call->lane].seq;
+		snprintf(client_id, sizeof(client_id), "%s-%" PRIu32,
+		    rpcc_client_id(c->rc), call->lane);
+		if (rpcc_build_as(c->rc, method, params, client_id, call->seq,
+			&call->body, err) != 0)
+			goto fail;
+	} else if (rpcc_build_as(c->rc, method, params, NULL, 0, &call->body,
+		       err) != 0)
 		goto fail;
 	call->id = rpcc_last_id(c->rc);
-	call->seq = (flags & RPCC_WRITE) ? rpcc_last_seq(c->rc) : 0;
 	if (rpcc_xfer_init(c->rc, &call->x, err) != 0)
 		goto fail;
 	if (curl_easy_setopt(call->x.curl, CURLOPT_PRIVATE, call) != CURLE_OK ||
@@ -307,6 +373,7 @@ rpca_new(struct event_base *base, const uint8_t key[AUTH_KEY_SIZE],
 		return NULL;
 	}
 	c->base = base;
+	c->free_lane = NO_LANE;
 	if ((c->rc = rpcc_new(key, servers, n, opt, err)) == NULL) {
 		dsc_free(c);
 		return NULL;
@@ -335,6 +402,7 @@ rpca_free(struct rpca *c)
 		call_free(c->calls);
 	curlev_free(c->cv);
 	rpcc_free(c->rc);
+	dsc_free(c->lanes);
 	dsc_free(c);
 }
 

@@ -11,6 +11,12 @@
  * > 0, optional "wait" ms) extends the call's deadline by its wait. The
  * server that answered becomes the first tried by the next call.
  *
+ * Unlike rpcc, many writes are in flight at once, and the catalog refuses a
+ * Seq lower than one it applied for the same ClientID: so each write in
+ * flight writes under a ClientID of its own ("<client id>-<lane>", lanes
+ * reused once their write ended, at most RPCA_LANES_MAX at once), whose Seq
+ * rises by one per write.
+ *
  * Built on libcurl's multi interface driven by the caller's event_base
  * (curlev.h, the hiperfifo pattern), with rpcc's own envelope, signing and
  * decoding (rpcc_internal.h): connections are kept alive and reused across
@@ -33,6 +39,9 @@
 #include "auth.h"
 #include "err.h"
 #include "rpcc.h"
+
+/* Writes in flight at once; more are refused with DSC_EBUSY. */
+#define RPCA_LANES_MAX 4096
 
 struct rpca;
 struct rpca_call;

@@ -309,6 +309,21 @@ rpcc_build(struct rpcc *c, const char *method, json_t *params, unsigned flags,
     struct buf *body, struct dsc_err *err)
 {
 	bool is_write = (flags & RPCC_WRITE) != 0;
+	int rc;
+
+	rc = rpcc_build_as(c, method, params, is_write ? c->client_id : NULL,
+	    c->seq + 1, body, err);
+	if (rc == 0 && is_write)
+		c->seq++;
+	return rc;
+}
+
+int
+rpcc_build_as(struct rpcc *c, const char *method, json_t *params,
+    const char *client_id, uint64_t seq, struct buf *body,
+    struct dsc_err *err)
+{
+	bool is_write = client_id != NULL;
 	json_t *p, *req;
 	char *text;
 	size_t len;
@@ -327,9 +342,8 @@ rpcc_build(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 
 	p = params != NULL ? json_copy(params) : json_object();
 	if (p != NULL && is_write &&
-	    (json_object_set_new(p, "ClientID", json_string(c->client_id)) ||
-	        json_object_set_new(
-	            p, "Seq", json_integer((json_int_t)(c->seq + 1))))) {
+	    (json_object_set_new(p, "ClientID", json_string(client_id)) ||
+	        json_object_set_new(p, "Seq", json_integer((json_int_t)seq)))) {
 		json_decref(p);
 		p = NULL;
 	}
@@ -356,8 +370,6 @@ rpcc_build(struct rpcc *c, const char *method, json_t *params, unsigned flags,
 	if (rc != 0)
 		return rc;
 	c->last_id = c->next_id++;
-	if (is_write)
-		c->seq++;
 	return 0;
 }
 

@@ -84,6 +84,14 @@ void rpcc_set_first(struct rpcc *c, size_t i);
 /* The JSON-RPC id and the Seq of the envelope rpcc_build made last. */
 uint64_t rpcc_last_id(const struct rpcc *c);
 uint64_t rpcc_last_seq(const struct rpcc *c);
+/*
+ * rpcc_build for a writer of the caller's: with @client_id not NULL the
+ * params get that ClientID and @seq (this rpcc's own Seq is not used);
+ * NULL builds a read. Takes the next JSON-RPC id like rpcc_build.
+ */
+int rpcc_build_as(struct rpcc *c, const char *method, json_t *params,
+    const char *client_id, uint64_t seq, struct buf *body,
+    struct dsc_err *err);
 
 /* Replaces the server list as rpcc_new checks it; on error nothing
  * changes. */

@@ -38,8 +38,9 @@
 /* The last-known-answer cache: slots, and the largest body kept. */
 #define API_CACHE_SLOTS     256
 #define API_CACHE_BODY_MAX  (256 * 1024)
-/* Replay cache of POST /rpc: nonces of a 61 s window. */
-#define API_REPLAY_CAP      65536u
+/* Replay cache of POST /rpc: nonces of a 61 s window; it grows with the
+ * load, so the servers' cap costs nothing at rest. */
+#define API_REPLAY_CAP      AUTH_REPLAY_DEFAULT_CAP
 
 struct api_cached {
 	char *key;  /* method and params, NULL: empty slot */

@@ -49,6 +49,7 @@ struct resp {
 	unsigned requests, auth_bad;
 	char last_peer[HTTPD_PEER_MAX];
 	json_t *last_params;
+	json_t *writes; /* {"<ClientID>": [Seq, ...]} in arrival order */
 	struct httpd_req *parked[PARK_MAX];
 	json_t *parked_id[PARK_MAX];
 	size_t n_parked;
@@ -66,7 +67,7 @@ static struct {
 /* One call's outcome. */
 struct outcome {
 	int done, rc;
-	uint64_t index;
+	uint64_t index, seq;
 	unsigned attempts;
 	char server[64];
 	char msg[DSC_ERRMSG_MAX];
@@ -82,6 +83,7 @@ done_cb(int rc, json_t *result, const struct rpcc_meta *meta,
 	o->done++;
 	o->rc = rc;
 	o->index = meta->index;
+	o->seq = meta->seq;
 	o->attempts = meta->attempts;
 	snprintf(o->server, sizeof(o->server), "%s",
 	    meta->server != NULL ? meta->server : "");
@@ -172,6 +174,23 @@ parked_gone(struct httpd_req *req, void *arg)
 }
 
 static void
+note_write(struct resp *r, json_t *params)
+{
+	const char *id = json_string_value(json_object_get(params, "ClientID"));
+	json_t *seqs;
+
+	if (id == NULL)
+		return;
+	if (r->writes == NULL)
+		r->writes = json_object();
+	if ((seqs = json_object_get(r->writes, id)) == NULL) {
+		seqs = json_array();
+		json_object_set_new(r->writes, id, seqs);
+	}
+	json_array_append(seqs, json_object_get(params, "Seq"));
+}
+
+static void
 handler(struct httpd_req *req, void *arg)
 {
 	struct resp *r = arg;
@@ -197,6 +216,7 @@ handler(struct httpd_req *req, void *arg)
 	root = json_loadb((const char *)body, len, 0, NULL);
 	json_decref(r->last_params);
 	r->last_params = json_incref(json_object_get(root, "params"));
+	note_write(r, r->last_params);
 	if (r->mode == MODE_PARK && r->n_parked < PARK_MAX) {
 		r->parked[r->n_parked] = req;
 		r->parked_id[r->n_parked++] =
@@ -277,6 +297,7 @@ resp_free(struct resp *r)
 		release_parked(r);
 	}
 	json_decref(r->last_params);
+	json_decref(r->writes);
 	memset(r, 0, sizeof(*r));
 	r->lfd = -1;
 }
@@ -481,6 +502,45 @@ TEST(write_retried_after_no_leader_keeps_client_id_and_seq)
 	/* Every attempt was signed afresh: no replay refused. */
 	T_EQ(fx.r[0].auth_bad + fx.r[1].auth_bad, 0);
 	outcome_clear(&o);
+	teardown();
+}
+
+/*
+ * Writes in flight at once each write as a ClientID of their own, so their
+ * Seqs cannot reach a server out of order (the catalog would refuse the
+ * lower as stale); a writer identity is reused, with the next Seq, once
+ * its write ended.
+ */
+TEST(concurrent_writes_each_have_a_writer_of_their_own)
+{
+	static const int one[] = { 0 };
+	enum { N = 20 };
+	struct outcome o[N];
+	const char *id;
+	json_t *seqs;
+
+	setup(one, 1, NULL);
+	fx.r[0].mode = MODE_PARK;
+	for (int round = 1; round <= 2; round++) {
+		memset(o, 0, sizeof(o));
+		for (int i = 0; i < N; i++)
+			start("catalog.register", "{\"Node\":\"n\"}",
+			    RPCC_WRITE, &o[i]);
+		PUMP_UNTIL(fx.r[0].n_parked == N, 10000);
+		T_EQ(json_object_size(fx.r[0].writes), N);
+		json_object_foreach(fx.r[0].writes, id, seqs) {
+			T_EQ(json_array_size(seqs), round);
+			T_EQ(json_integer_value(json_array_get(seqs, round - 1)),
+			    round);
+		}
+		release_parked(&fx.r[0]);
+		PUMP_UNTIL(rpca_pending(fx.c) == 0, 10000);
+		for (int i = 0; i < N; i++) {
+			T_EQ(o[i].rc, 0);
+			T_EQ(o[i].seq, (uint64_t)round);
+			outcome_clear(&o[i]);
+		}
+	}
 	teardown();
 }
 
