@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "dsc_assert.h"
+#include "fileio.h"
 #include "mem.h"
 #include "raft_codec.h"
 
@@ -182,23 +183,6 @@ auth_key_load(const char *path, uint8_t key[AUTH_KEY_SIZE],
 	return rc;
 }
 
-/* Writes all of @p, retrying short writes; 0 or -1 with errno. */
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Fsyncs the directory holding @path, so the new name survives a crash. */
 static int
 sync_parent(const char *path, struct dsc_err *err)
@@ -256,7 +240,7 @@ auth_keygen(const char *path, struct dsc_err *err)
 	/* The umask may have taken owner bits; the mode is ours to set. */
 	if (fchmod(fd, 0600) != 0)
 		what = "fchmod";
-	else if (write_all(fd, line, AUTH_KEY_B64_LEN + 1) != 0)
+	else if (fileio_write_all(fd, line, AUTH_KEY_B64_LEN + 1) != 0)
 		what = "write";
 	else if (fsync(fd) != 0)
 		what = "fsync";

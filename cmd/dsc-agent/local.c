@@ -24,6 +24,7 @@
 #include "catalog.h"
 #include "checks.h"
 #include "clock.h"
+#include "fileio.h"
 #include "log.h"
 #include "mem.h"
 
@@ -449,22 +450,6 @@ fail:
 	return NULL;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /*
  * Writes the API registrations and the owned IDs: a temp file, fsync,
  * rename over the old one, fsync of the directory, so a crash leaves the
@@ -473,10 +458,11 @@ write_all(int fd, const char *p, size_t n)
 int
 local_persist(struct local *l)
 {
-	char path[4096], tmp[4096];
+	struct dsc_err err = DSC_ERR_INIT;
+	char path[4096];
 	json_t *st = state_json(l);
 	char *text = NULL;
-	int fd = -1, dfd, rc = DSC_EIO;
+	int rc;
 
 	if (st == NULL ||
 	    (text = json_dumps(st, JSON_SORT_KEYS | JSON_INDENT(1))) == NULL) {
@@ -485,34 +471,11 @@ local_persist(struct local *l)
 		return DSC_ENOMEM;
 	}
 	json_decref(st);
-	if (state_path(l, "", path, sizeof(path)) != 0 ||
-	    state_path(l, ".tmp", tmp, sizeof(tmp)) != 0)
-		goto out;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write_all(fd, text, strlen(text)) != 0 ||
-	    fsync(fd) != 0) {
-		log_err("unable to write '%s': %s", tmp, strerror(errno));
-		goto out;
-	}
-	close(fd);
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		log_err("unable to rename '%s': %s", tmp, strerror(errno));
-		goto out;
-	}
-	if ((dfd = open(l->a->cfg.data_dir,
-	         O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		if (fsync(dfd) != 0)
-			log_warn("unable to fsync '%s': %s", l->a->cfg.data_dir,
-			    strerror(errno));
-		close(dfd);
-	}
-	rc = 0;
-out:
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	}
+	if (state_path(l, "", path, sizeof(path)) != 0)
+		rc = DSC_EIO;
+	else if ((rc = fileio_replace(path, text, strlen(text), 0600, &err)) !=
+	    0)
+		log_err("unable to save local state: %s", dsc_err_msg(&err));
 	free(text);
 	return rc;
 }

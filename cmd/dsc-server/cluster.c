@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "peers.h"
 
@@ -214,10 +215,9 @@ cluster_intro(struct server *s)
 static void
 save_members(const struct server *s)
 {
-	char path[4200], tmp[4210];
+	struct dsc_err err = DSC_ERR_INIT;
+	char path[4200], hex[17], *text;
 	json_t *arr = json_array();
-	char hex[17];
-	FILE *f;
 
 	for (size_t i = 0; i < s->n_members; i++) {
 		const struct server_member *m = &s->members[i];
@@ -230,11 +230,12 @@ save_members(const struct server *s)
 						     "addr", m->addr));
 	}
 	snprintf(path, sizeof(path), "%s/" MEMBERS_FILE, s->cfg.data_dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (f == NULL || json_dumpf(arr, f, JSON_INDENT(1)) != 0 ||
-	    fclose(f) != 0 || rename(tmp, path) != 0)
-		log_warn("unable to save '%s' (a cache: not fatal)", path);
+	text = arr != NULL ? json_dumps(arr, JSON_INDENT(1)) : NULL;
+	if (text == NULL ||
+	    fileio_replace(path, text, strlen(text), 0600, &err) != 0)
+		log_warn("unable to save '%s' (a cache: not fatal): %s", path,
+			 text == NULL ? "out of memory" : dsc_err_msg(&err));
+	free(text);
 	json_decref(arr);
 }
 

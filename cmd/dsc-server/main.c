@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "duration.h"
+#include "fileio.h"
 #include "log.h"
 
 #define PROG "dsc-server"
@@ -361,9 +362,9 @@ load_identity(struct server_config *c, const json_t *state)
 static void
 save_state(const struct server_config *c, uint64_t id)
 {
-	char path[4200], tmp[4210], hex[17];
+	struct dsc_err err = DSC_ERR_INIT;
+	char path[4200], hex[17], *text;
 	json_t *j, *joins = json_array();
-	FILE *f;
 
 	for (size_t i = 0; i < c->n_joins; i++)
 		json_array_append_new(joins, json_string(c->joins[i]));
@@ -372,13 +373,11 @@ save_state(const struct server_config *c, uint64_t id)
 		      "bind", c->bind, "bootstrap_expect",
 		      (int)c->bootstrap_expect, "join", joins);
 	snprintf(path, sizeof(path), "%s/" STATE_FILE, c->data_dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (j == NULL || f == NULL || json_dumpf(j, f, JSON_INDENT(1)) != 0 ||
-	    fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 ||
-	    rename(tmp, path) != 0)
-		die(DSC_EXIT_TEMP, "unable to write '%s': %s", path,
-		    strerror(errno));
+	if (j == NULL || (text = json_dumps(j, JSON_INDENT(1))) == NULL)
+		die(DSC_EXIT_TEMP, "unable to write '%s': out of memory", path);
+	if (fileio_replace(path, text, strlen(text), 0600, &err) != 0)
+		die_err(&err);
+	free(text);
 	json_decref(j);
 }
 

@@ -164,14 +164,24 @@ rpc_any() {
 # own children), and a kill -9 is noted in the server's log rather than as
 # job noise in the test's output.
 launch() {
-	local n=$1 dir rc
+	local n=$1
 	shift
-	dir=$(srv_dir "$n")
+	proc_launch "server s$n" "$(srv_dir "$n")" "$(srv_ip "$n")" \
+	    "$(srv_port "$n")" "$DSC_SERVER" "$@"
+}
+
+# proc_launch WHAT DIR IP PORT PROGRAM ARGS...: what launch and
+# agent_launch share: starts PROGRAM with ARGS, its output in DIR/log, its
+# PID in DIR/pid and, once it ends, its exit status in DIR/status, and
+# waits until IP:PORT accepts connections or it exits.
+proc_launch() {
+	local what=$1 dir=$2 ip=$3 port=$4 prog=$5 rc
+	shift 5
 	mkdir -p "$dir"
 	rm -f "$dir/pid" "$dir/status"
-	echo "--- start: dsc-server $*" >>"$dir/log"
+	echo "--- start: ${prog##*/} $*" >>"$dir/log"
 	(
-		"$DSC_SERVER" "$@" </dev/null >>"$dir/log" 2>&1 &
+		"$prog" "$@" </dev/null >>"$dir/log" 2>&1 &
 		echo $! >"$dir/pid.tmp" && mv "$dir/pid.tmp" "$dir/pid"
 		rc=0
 		wait $! || rc=$?
@@ -181,18 +191,17 @@ launch() {
 	for _ in $(seq 1 $((DSC_START_WAIT * 10))); do
 		if [ -f "$dir/status" ]; then
 			rc=$(cat "$dir/status")
-			echo "server s$n exited $rc at start:" >&2
+			echo "$what exited $rc at start:" >&2
 			tail -n 20 "$dir/log" >&2
 			return $((rc == 0 ? 1 : rc))
 		fi
 		if [ -f "$dir/pid" ] &&
-		    (exec 9<>"/dev/tcp/$(srv_ip "$n")/$(srv_port "$n")") \
-		    2>/dev/null; then
+		    (exec 9<>"/dev/tcp/$ip/$port") 2>/dev/null; then
 			return 0
 		fi
 		sleep 0.1
 	done
-	echo "server s$n did not open its port in ${DSC_START_WAIT}s" >&2
+	echo "$what did not open its port in ${DSC_START_WAIT}s" >&2
 	return 1
 }
 
@@ -517,36 +526,10 @@ agt_running() { pid_is_ours "$(agt_pid "$1")" "$(agt_data "$1")"; }
 # until its HTTP port accepts connections or it exits (as launch does for
 # servers).
 agent_launch() {
-	local n=$1 dir rc
+	local n=$1
 	shift
-	dir=$(agt_dir "$n")
-	mkdir -p "$dir"
-	rm -f "$dir/pid" "$dir/status"
-	echo "--- start: dsc-agent $*" >>"$dir/log"
-	(
-		"$DSC_AGENT" "$@" </dev/null >>"$dir/log" 2>&1 &
-		echo $! >"$dir/pid.tmp" && mv "$dir/pid.tmp" "$dir/pid"
-		rc=0
-		wait $! || rc=$?
-		echo "--- exited $rc" >>"$dir/log"
-		echo "$rc" >"$dir/status"
-	) >>"$dir/log" 2>&1 3>&- &
-	for _ in $(seq 1 $((DSC_START_WAIT * 10))); do
-		if [ -f "$dir/status" ]; then
-			rc=$(cat "$dir/status")
-			echo "agent a$n exited $rc at start:" >&2
-			tail -n 20 "$dir/log" >&2
-			return $((rc == 0 ? 1 : rc))
-		fi
-		if [ -f "$dir/pid" ] &&
-		    (exec 9<>"/dev/tcp/$(agt_ip "$n")/$(agt_port "$n")") \
-		    2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "agent a$n did not open its port in ${DSC_START_WAIT}s" >&2
-	return 1
+	proc_launch "agent a$n" "$(agt_dir "$n")" "$(agt_ip "$n")" \
+	    "$(agt_port "$n")" "$DSC_AGENT" "$@"
 }
 
 # agent_args N: the command line of agent N against every member server.
