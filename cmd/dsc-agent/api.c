@@ -429,8 +429,7 @@ members_of(json_t *result, const char *dc)
 static json_t *
 shape_result(struct pending *p, json_t *result, int *status)
 {
-	json_t *v, *out, *c;
-	size_t i;
+	json_t *v;
 
 	*status = 200;
 	switch (p->f.shape) {
@@ -459,17 +458,6 @@ shape_result(struct pending *p, json_t *result, int *status)
 		    json_is_string(v) ? json_string_value(v) : "");
 	case SHAPE_PEERS:
 		return peers_of(result);
-	case SHAPE_NODE_CHECKS:
-		out = json_array();
-		json_array_foreach(json_object_get(result, "checks"), i, c)
-		{
-			const char *n =
-			    json_string_value(json_object_get(c, "Node"));
-
-			if (n != NULL && strcasecmp(n, p->f.node) == 0)
-				json_array_append(out, c);
-		}
-		return out;
 	case SHAPE_MEMBERS:
 		return members_of(result, p->api->a->cfg.datacenter);
 	case SHAPE_KV_RAW:

@@ -73,7 +73,6 @@ enum api_shape {
 	SHAPE_KV_KEYS,     /* keys; none: 404 */
 	SHAPE_LEADER,      /* "addr" */
 	SHAPE_PEERS,       /* ["addr", ...] of the voters */
-	SHAPE_NODE_CHECKS, /* health.state any, filtered to one node */
 	SHAPE_MEMBERS,     /* status.members as [AgentMember] */
 	SHAPE_RPC,         /* POST /rpc: a JSON-RPC envelope */
 };
@@ -86,7 +85,6 @@ struct api_fwd {
 	bool stale_ok;           /* may be answered from the cache */
 	bool pretty;             /* ?pretty: indented JSON */
 	const char *consistency; /* X-Consul-Effective-Consistency */
-	char node[API_NAME_MAX]; /* SHAPE_NODE_CHECKS */
 	json_t *rpc_id;          /* SHAPE_RPC: the request's id (a reference) */
 };
 

@@ -385,15 +385,12 @@ api_v1_health(struct api *api, struct httpd_req *req)
 		json_object_set_new(p, "State", json_string(name));
 		api_forward(api, req, "health.state", p, 0, &f);
 	} else if (strncmp(path, "/v1/health/node/", 16) == 0) {
-		/* The node's checks out of every check: the servers have
-		 * no per-node method, and the index is that of checks. */
-		if (!api_path_arg(req, "/v1/health/node/", f.node,
-		        sizeof(f.node), false) ||
+		if (!api_path_arg(
+		        req, "/v1/health/node/", name, sizeof(name), false) ||
 		    (p = read_params(api, req, &f)) == NULL)
 			return;
-		f.shape = SHAPE_NODE_CHECKS;
-		json_object_set_new(p, "State", json_string("any"));
-		api_forward(api, req, "health.state", p, 0, &f);
+		json_object_set_new(p, "Node", json_string(name));
+		api_forward(api, req, "health.node", p, 0, &f);
 	} else {
 		api_reply_text(req, 404, "no such path");
 	}

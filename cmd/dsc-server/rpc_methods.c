@@ -404,6 +404,15 @@ read_node(struct rpc_call *call, struct dsc_err *err)
 	return res;
 }
 
+/* An unknown node has no checks: [] (Consul's /v1/health/node), with the
+ * index to block on until it appears. */
+static json_t *
+read_health_node(struct rpc_call *call, struct dsc_err *err)
+{
+	(void)err;
+	return wrap("checks", catalog_node_checks(call->s->catalog, call->name));
+}
+
 static json_t *
 read_kv_get(struct rpc_call *call, struct dsc_err *err)
 {
@@ -686,6 +695,7 @@ static const struct rpc_method methods[] = {
 	READ("health.checks", p_health_checks, prep_checks,
 	    read_health_checks),
 	READ("health.state", p_state, prep_state, read_state),
+	READ("health.node", p_node, prep_node, read_health_node),
 	READ("catalog.nodes", p_none, prep_nodes, read_nodes),
 	READ("catalog.node", p_node, prep_node, read_node),
 	READ("kv.get", p_kv_get, prep_kv_get, read_kv_get),

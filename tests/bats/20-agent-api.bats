@@ -98,6 +98,18 @@ body() { printf '%s\n' "$output" | tr -d '\r' | sed '1,/^$/d'; }
 	run acurl "$(A /v1/health/node/n2)"
 	[[ "$(body)" == *'"db-ok"'* ]]
 	[ "$(header X-Consul-Index)" -ge 1 ]
+	idx=$(header X-Consul-Index)
+	# A check on another node moves neither n2's index nor its answer.
+	run acurl -X PUT --data '{"Node":"n3","Address":"10.0.0.3",
+	    "Check":{"CheckID":"other","Name":"o","Status":"critical"}}' \
+	    "$(A /v1/catalog/register)"
+	[ "$(body)" = true ]
+	run acurl "$(A /v1/health/node/n2)"
+	[ "$(header X-Consul-Index)" = "$idx" ]
+	[[ "$(body)" != *'"other"'* ]]
+	run acurl "$(A /v1/health/node/nope)"
+	[ "$(status)" = 200 ]
+	[ "$(body)" = '[]' ]
 }
 
 @test "kv put, get, raw, keys, recurse, cas, delete" {
