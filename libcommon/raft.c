@@ -338,6 +338,22 @@ raft_campaign(struct raft *r)
 	return 0;
 }
 
+void
+raft_leader_lost(struct raft *r, uint64_t id)
+{
+	unsigned left;
+
+	if (r->role != RAFT_FOLLOWER || r->lead != id || id == RAFT_NONE ||
+	    !raft_promotable(r))
+		return;
+	left = 1 + (unsigned)prng_below(&r->prng, RAFT_LOST_JITTER_TICKS);
+	/* Out of the lease at once, into the election after @left ticks. */
+	r->randomized_timeout = r->cfg.election_ticks + left;
+	if (r->election_elapsed < r->cfg.election_ticks)
+		r->election_elapsed = r->cfg.election_ticks;
+	raft_trace(r, "lost the link to the leader");
+}
+
 /* Peers are hostile until checked: shape errors never reach the rules. */
 static int
 validate(const struct raft *r, const struct raft_msg *m)

@@ -355,6 +355,20 @@ int raft_transfer_leader(struct raft *r, uint64_t target);
 /* Starts an election now (tests, and an operator's "campaign"). */
 int raft_campaign(struct raft *r);
 
+/*
+ * The driver saw its connection to leader @id fail (reset or closed, as
+ * when the leader's process died). Waiting out a full election timeout
+ * would only confirm it, so a follower of @id gives up its lease (§4.2.3:
+ * it will grant other candidates' votes) and campaigns within
+ * RAFT_LOST_JITTER_TICKS ticks, a random number of them, so followers that
+ * saw the same failure rarely split the vote. Harmless when the leader is
+ * alive after all: with pre-vote, voters still hearing from it refuse, and
+ * the leader's next heartbeat restores this follower. A no-op unless this
+ * server follows @id.
+ */
+#define RAFT_LOST_JITTER_TICKS 5
+void raft_leader_lost(struct raft *r, uint64_t id);
+
 /* Whether there is anything to do; fills @rd. See struct raft_ready. */
 bool raft_ready(struct raft *r, struct raft_ready *rd);
 /* Acknowledges that @rd was handled in full. */

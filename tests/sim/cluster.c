@@ -162,6 +162,11 @@ cluster_crash(struct sim *g, struct sim_node *n)
 	n->role = RAFT_FOLLOWER;
 	n->leader = 0;
 	client_node_lost(g, n);
+	/* A dead process's connections fail at once: its followers hear of
+	 * it from their drivers (raft_leader_lost), partitioned or not. */
+	for (size_t i = 0; i < SIM_MAX_NODES; i++)
+		if (g->nodes[i].state == NODE_UP && g->nodes[i].r != NULL)
+			raft_leader_lost(g->nodes[i].r, n->id);
 	g->st.crashes++;
 	if (g->prof.lose_unsynced && disk_lose_unsynced(&n->disk))
 		sim_trace(g, "CRASH n%llu (losing unsynced writes)",

@@ -980,4 +980,81 @@ TEST(lease_expired_vote_considered)
 	h_free(h);
 }
 
+/* ------------------------------------------------------------------------
+ * A lost link to the leader (raft_leader_lost)
+ * ------------------------------------------------------------------------ */
+
+/* The leader dies and both followers see their links fail: one of them
+ * leads within a few ticks, not after an election timeout. */
+TEST(leader_lost_elects_within_jitter_ticks)
+{
+	struct harness *h =
+	    h_new(3, H_OPTS(.pre_vote = true, .check_quorum = true));
+	uint64_t term;
+	unsigned ticks = 0;
+
+	elect(h, 1);
+	term = raft_term(h_raft(h, 1));
+	crash(h, 1);
+	raft_leader_lost(h_raft(h, 2), 1);
+	raft_leader_lost(h_raft(h, 3), 1);
+	while (raft_leader(h_raft(h, 2)) == RAFT_NONE ||
+	    raft_leader(h_raft(h, 2)) == 1 ||
+	    raft_leader(h_raft(h, 2)) != raft_leader(h_raft(h, 3))) {
+		H_ASSERT(h, ticks < 3 * ET);
+		tick(h, 2, 1);
+		tick(h, 3, 1);
+		stabilize(h);
+		ticks++;
+	}
+	H_ASSERT(h, raft_term(h_raft(h, 2)) > term);
+	/* Without a split vote it takes at most the jitter. */
+	if (raft_term(h_raft(h, 2)) == term + 1)
+		H_ASSERT(h, ticks <= RAFT_LOST_JITTER_TICKS);
+	h_free(h);
+}
+
+/* A link that fails while the leader lives (a flap) disturbs nobody: the
+ * other voter, still in its lease, refuses the pre-vote, and the leader's
+ * next heartbeat brings the follower back. No term moves. */
+TEST(leader_lost_while_leader_lives_changes_no_term)
+{
+	struct harness *h =
+	    h_new(3, H_OPTS(.pre_vote = true, .check_quorum = true));
+	uint64_t term;
+
+	elect(h, 1);
+	term = raft_term(h_raft(h, 1));
+	raft_leader_lost(h_raft(h, 3), 1);
+	for (unsigned i = 0; i < 2 * ET; i++) {
+		tick_all(h, 1);
+		stabilize(h);
+	}
+	EXPECT_ROLE(h, 1, RAFT_LEADER);
+	EXPECT_ROLE(h, 3, RAFT_FOLLOWER);
+	EXPECT_TERM(h, 1, term);
+	EXPECT_TERM(h, 2, term);
+	EXPECT_TERM(h, 3, term);
+	h_free(h);
+}
+
+/* Only a follower of that leader reacts. */
+TEST(leader_lost_of_another_server_is_ignored)
+{
+	struct harness *h =
+	    h_new(3, H_OPTS(.pre_vote = true, .check_quorum = true));
+	uint64_t term;
+
+	elect(h, 1);
+	term = raft_term(h_raft(h, 1));
+	raft_leader_lost(h_raft(h, 3), 2);
+	raft_leader_lost(h_raft(h, 1), 1);
+	tick(h, 3, RAFT_LOST_JITTER_TICKS);
+	stabilize(h);
+	EXPECT_ROLE(h, 1, RAFT_LEADER);
+	EXPECT_ROLE(h, 3, RAFT_FOLLOWER);
+	EXPECT_TERM(h, 3, term);
+	h_free(h);
+}
+
 T_MAIN()
