@@ -820,9 +820,3 @@ rpcc_last_id(const struct rpcc *c)
 {
 	return c->last_id;
 }
-
-uint64_t
-rpcc_last_seq(const struct rpcc *c)
-{
-	return c->seq;
-}

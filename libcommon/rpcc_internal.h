@@ -81,9 +81,8 @@ size_t rpcc_n_servers(const struct rpcc *c);
 const char *rpcc_server(const struct rpcc *c, size_t i);
 size_t rpcc_first(const struct rpcc *c);
 void rpcc_set_first(struct rpcc *c, size_t i);
-/* The JSON-RPC id and the Seq of the envelope rpcc_build made last. */
+/* The JSON-RPC id of the envelope rpcc_build made last. */
 uint64_t rpcc_last_id(const struct rpcc *c);
-uint64_t rpcc_last_seq(const struct rpcc *c);
 /*
  * rpcc_build for a writer of the caller's: with @client_id not NULL the
  * params get that ClientID and @seq (this rpcc's own Seq is not used);
