@@ -142,6 +142,22 @@ def other_table(lines, out):
             if "dsc_agent" in r["rss_kb"]:
                 out.append("| agent RSS, %s (MB) | %s | - | - | - |" % (
                     phase[4:], fmt(r["rss_kb"]["dsc_agent"] / 1024)))
+            idle = by.get("rss-idle", [])
+            if phase == "rss-full" and idle and \
+                    r["acked"]["dsc"] != r["acked"]["etcd"]:
+                # The sweeps register more in the faster system; compare
+                # what each instance costs, the growth over idle.
+                i = idle[-1]["rss_kb"]
+                gd = (r["rss_kb"]["dsc"] - i["dsc"]) / max(
+                    r["acked"]["dsc"], 1)
+                ge = (r["rss_kb"]["etcd"] - i["etcd"]) / max(
+                    r["acked"]["etcd"], 1)
+                q = ratio(gd, ge)
+                out.append("| server RSS growth per instance, (full - idle)"
+                           " / instances (KB, 3 servers) | %s | %s | %s |"
+                           " <= 1/%g: %s |"
+                           % (fmt(gd), fmt(ge), fmt(q, 2), 1 / goal,
+                              verdict(q is not None and q <= goal)))
     fo = {}
     for r in by.get("failover", []):
         fo.setdefault(r["system"], []).append(r.get("failover_ms", -1))
