@@ -442,6 +442,22 @@ pass_read(struct sync_pass *p)
 
 /* ---- writes -------------------------------------------------------------- */
 
+/* Adds check @c to the register @o and its params' @checks (room for it
+ * is allocated); -1 when out of memory. */
+static int
+op_add_check(struct op *o, json_t *checks, struct lcheck *c)
+{
+	size_t n = o->n_checks;
+
+	if (json_array_append_new(checks, local_check_json(c)) != 0 ||
+	    (o->checks[n].id = dsc_strdup(c->def.id)) == NULL)
+		return -1;
+	o->checks[n].def_gen = c->def_gen;
+	o->checks[n].st_gen = c->st_gen;
+	o->n_checks = n + 1;
+	return 0;
+}
+
 /* The register of service @s with every one of its checks. */
 static void
 push_service(struct sync_pass *p, struct lsvc *s)
@@ -449,7 +465,7 @@ push_service(struct sync_pass *p, struct lsvc *s)
 	struct local *l = p->l;
 	struct op *o = op_new(OP_REGISTER, s->def.id);
 	json_t *params = node_params(l), *checks = json_array();
-	size_t it = 0, n = 0;
+	size_t it = 0;
 	struct lcheck *c;
 
 	if (o == NULL || params == NULL || checks == NULL ||
@@ -462,12 +478,8 @@ push_service(struct sync_pass *p, struct lsvc *s)
 	while ((c = hmap_next(&l->checks, &it)) != NULL) {
 		if (strcmp(c->def.service_id, s->def.id) != 0)
 			continue;
-		if (json_array_append_new(checks, local_check_json(c)) != 0 ||
-		    (o->checks[n].id = dsc_strdup(c->def.id)) == NULL)
+		if (op_add_check(o, checks, c) != 0)
 			goto oom;
-		o->checks[n].def_gen = c->def_gen;
-		o->checks[n].st_gen = c->st_gen;
-		o->n_checks = ++n;
 	}
 	json_decref(checks);
 	op_start(p, o, "catalog.register", params, RPCC_WRITE);
@@ -486,7 +498,7 @@ push_node_checks(struct sync_pass *p)
 	struct local *l = p->l;
 	struct op *o = op_new(OP_REGISTER, NULL);
 	json_t *params = node_params(l), *checks = json_array();
-	size_t it = 0, n = 0;
+	size_t it = 0;
 	struct lcheck *c;
 
 	if (o == NULL || params == NULL || checks == NULL ||
@@ -497,15 +509,11 @@ push_node_checks(struct sync_pass *p)
 	while ((c = hmap_next(&l->checks, &it)) != NULL) {
 		if (*c->def.service_id != '\0' || c->def_synced == c->def_gen)
 			continue;
-		if (json_array_append_new(checks, local_check_json(c)) != 0 ||
-		    (o->checks[n].id = dsc_strdup(c->def.id)) == NULL)
+		if (op_add_check(o, checks, c) != 0)
 			goto oom;
-		o->checks[n].def_gen = c->def_gen;
-		o->checks[n].st_gen = c->st_gen;
-		o->n_checks = ++n;
 	}
 	json_decref(checks);
-	if (n == 0) {
+	if (o->n_checks == 0) {
 		json_decref(params);
 		op_free(o);
 		return;

@@ -342,9 +342,15 @@ stop_all() {
 
 # teardown: on failure, the end of every server's log.
 dump_logs_on_failure() {
+	logs_on_failure s
+}
+
+# logs_on_failure PREFIX: on failure, the end of the log of every process
+# whose directory is PREFIX<n> (s: servers, a: agents).
+logs_on_failure() {
 	local d
 	[ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
-	for d in "$BATS_FILE_TMPDIR"/s*/; do
+	for d in "$BATS_FILE_TMPDIR/$1"*/; do
 		[ -f "$d/log" ] || continue
 		echo "--- ${d%/}/log (last 25 lines)"
 		tail -n 25 "$d/log"
@@ -618,11 +624,5 @@ stop_agents() {
 
 # agent_logs_on_failure: teardown's helper for agents' logs.
 agent_logs_on_failure() {
-	local d
-	[ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
-	for d in "$BATS_FILE_TMPDIR"/a*/; do
-		[ -f "$d/log" ] || continue
-		echo "--- ${d%/}/log (last 25 lines)"
-		tail -n 25 "$d/log"
-	done
+	logs_on_failure a
 }
